@@ -1,0 +1,3 @@
+module memgov.example/leaky
+
+go 1.19

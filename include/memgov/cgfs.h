@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cgfs: the only code that touches cgroupfs and /proc (probe stage). Every access goes
+ * through directory fds and openat() with relative names, so that tests point the roots at
+ * temporary trees. Reading is split from parsing: cgfs reads bytes, governor/parse.c
+ * interprets them. A cgroup that vanishes mid-read gives -ENOENT or -ENODEV: normal life,
+ * not logged here.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "memgov/macro.h"
+#include "memgov/sample.h"
+
+struct cgfs {
+        int cgroup_fd; /* the cgroup2 root (or a test tree), O_DIRECTORY */
+        int proc_fd; /* /proc (or a test tree), O_DIRECTORY */
+        char *cgroup_path; /* for messages and inotify, absolute */
+        char *proc_path;
+};
+
+/*
+ * Find the cgroup2 mount point in <proc_root>/self/mountinfo (proc_root NULL: "/proc").
+ * Returns 0 with *ret a malloc'ed path, -ENOENT if there is no cgroup2 mount.
+ */
+int cgfs_find_cgroup2_mount(const char *proc_root, char **ret_path);
+
+/*
+ * Open the roots. cgroup_root NULL: the cgroup2 mount; proc_root NULL: "/proc".
+ * Returns 0, -ENOENT (no cgroup2 mount / no such dir), or another -errno. Free with
+ * cgfs_free().
+ */
+int cgfs_new(const char *cgroup_root, const char *proc_root, struct cgfs **ret);
+struct cgfs *cgfs_free(struct cgfs *c);
+DEFINE_FREE_FUNC(cgfs)
+
+/*
+ * Whether the root's cgroup.controllers lists "memory" (1) or not (0); -errno if it cannot
+ * be read. memgovd refuses to start on 0 and says what to do.
+ */
+int cgfs_has_memory_controller(const struct cgfs *c);
+
+/* Open a cgroup directory relative to the root ("" or "." is the root). O_DIRECTORY fd. */
+int cgfs_open_cgroup(const struct cgfs *c, const char *relpath, int *ret_fd);
+
+/*
+ * Read a whole small file at dirfd/name into buf (NUL-terminated). -EFBIG if it does not
+ * fit in size-1 bytes. Returns the length read.
+ */
+ssize_t cgfs_read_at(int dirfd, const char *name, char *buf, size_t size);
+
+/*
+ * Write value to dirfd/name in one write() (cgroup files want that), no O_CREAT.
+ * Returns 0 or -errno.
+ */
+int cgfs_write_at(int dirfd, const char *name, const char *value);
+
+/* MemTotal of <proc>/meminfo in bytes. */
+int cgfs_read_memtotal(const struct cgfs *c, uint64_t *ret_bytes);
+
+/*
+ * The effective limit of relpath: the smallest memory.max on the path from relpath up to
+ * (and including) the root's direct child, else MemTotal.
+ */
+int cgfs_effective_limit(const struct cgfs *c, const char *relpath, uint64_t *ret_bytes);
+
+/*
+ * Take one sample of the cgroup whose directory fd is dirfd: memory.current, .max, .high,
+ * .low, .min, .events, .stat, .pressure, .swap.current/.max, with has bits set for what was
+ * there. limit_bytes is filled by the caller (it needs the path; see
+ * cgfs_effective_limit()), here set to max_bytes or CGROUP_LIMIT_MAX. t_usec = now_usec.
+ * memory.current is required (-ENOENT/-ENODEV if the cgroup vanished); the rest optional.
+ */
+int cgfs_read_sample(int dirfd, uint64_t now_usec, struct sample *ret);
+
+/* The pids in dirfd/cgroup.procs. *ret_pids malloc'ed (may be NULL when *ret_n == 0). */
+int cgfs_read_procs(int dirfd, pid_t **ret_pids, size_t *ret_n);
+
+/*
+ * Expand a policy's cgroup path or glob (fnmatch per path component, no "..", no leading
+ * '/') relative to the root into the matching directories. *ret_paths is a NULL-terminated
+ * malloc'ed array of malloc'ed relative paths, sorted; free with strv_free().
+ */
+int cgfs_glob(const struct cgfs *c, const char *pattern, char ***ret_paths);
+
+/*
+ * Open dirfd/memory.pressure and register a PSI trigger "some <stall_usec> <window_usec>".
+ * The fd signals POLLPRI when stall exceeds the threshold in a window, POLLERR when the
+ * cgroup is gone. Returns 0 with *ret_fd, or -errno (-EINVAL for an unsupported window).
+ */
+int cgfs_psi_trigger_open(int dirfd, uint64_t stall_usec, uint64_t window_usec, int *ret_fd);
+
+/* Free a NULL-terminated array of strings and the array. Accepts NULL; returns NULL. */
+char **strv_free(char **l);
