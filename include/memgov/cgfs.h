@@ -17,8 +17,8 @@
 #include "memgov/sample.h"
 
 struct cgfs {
-        int cgroup_fd; /* the cgroup2 root (or a test tree), O_DIRECTORY */
-        int proc_fd; /* /proc (or a test tree), O_DIRECTORY */
+        int cgroup_fd;     /* the cgroup2 root (or a test tree), O_DIRECTORY */
+        int proc_fd;       /* /proc (or a test tree), O_DIRECTORY */
         char *cgroup_path; /* for messages and inotify, absolute */
         char *proc_path;
 };
@@ -44,8 +44,23 @@ DEFINE_FREE_FUNC(cgfs)
  */
 int cgfs_has_memory_controller(const struct cgfs *c);
 
-/* Open a cgroup directory relative to the root ("" or "." is the root). O_DIRECTORY fd. */
+/*
+ * Whether the cgroup root is a cgroup2 filesystem (1) or something else, such as a test
+ * tree (0); -errno if it cannot be told.
+ */
+int cgfs_root_is_cgroup2(const struct cgfs *c);
+
+/*
+ * Open a cgroup directory relative to the root ("" or "." is the root; leading, trailing
+ * and doubled '/' are ignored, so "/a/b" is the root's a/b; ".." is -EINVAL). O_DIRECTORY fd.
+ */
 int cgfs_open_cgroup(const struct cgfs *c, const char *relpath, int *ret_fd);
+
+/*
+ * Create the cgroup relpath (mkdir, mode 0755) under the root; its parent must exist.
+ * Returns 0, -EEXIST if it exists (the root always does), or another -errno.
+ */
+int cgfs_mkdir_cgroup(const struct cgfs *c, const char *relpath);
 
 /*
  * Read a whole small file at dirfd/name into buf (NUL-terminated). -EFBIG if it does not
@@ -59,12 +74,21 @@ ssize_t cgfs_read_at(int dirfd, const char *name, char *buf, size_t size);
  */
 int cgfs_write_at(int dirfd, const char *name, const char *value);
 
+/*
+ * Like cgfs_write_at() but creates dirfd/name (mode 0644) when missing. Only for roots that
+ * are not a cgroup2 filesystem (test trees, see cgfs_root_is_cgroup2()): cgroupfs cannot
+ * create files, and O_CREAT there turns a missing interface file into a misleading EACCES.
+ */
+int cgfs_write_create_at(int dirfd, const char *name, const char *value);
+
 /* MemTotal of <proc>/meminfo in bytes. */
 int cgfs_read_memtotal(const struct cgfs *c, uint64_t *ret_bytes);
 
 /*
  * The effective limit of relpath: the smallest memory.max on the path from relpath up to
- * (and including) the root's direct child, else MemTotal.
+ * (and including) the root's direct child, else MemTotal. A memory.max above MemTotal
+ * never bites, so the result is at most MemTotal (when meminfo can be read). Never
+ * CGROUP_LIMIT_MAX. -ENOENT if relpath does not exist (any more); -EINVAL for "..".
  */
 int cgfs_effective_limit(const struct cgfs *c, const char *relpath, uint64_t *ret_bytes);
 
@@ -83,7 +107,10 @@ int cgfs_read_procs(int dirfd, pid_t **ret_pids, size_t *ret_n);
 /*
  * Expand a policy's cgroup path or glob (fnmatch per path component, no "..", no leading
  * '/') relative to the root into the matching directories. *ret_paths is a NULL-terminated
- * malloc'ed array of malloc'ed relative paths, sorted; free with strv_free().
+ * malloc'ed array of malloc'ed relative paths, sorted; free with strv_free(). Only
+ * directories match (symlinks do not); '*' and '?' do not match a leading '.'
+ * (FNM_PERIOD). Returns the number of matches (0: an empty array), -EINVAL for an empty or
+ * absolute pattern or a ".." component, or another -errno.
  */
 int cgfs_glob(const struct cgfs *c, const char *pattern, char ***ret_paths);
 
