@@ -303,14 +303,19 @@ static bool word_list_has(const char *list, const char *word)
         return false;
 }
 
-int cgfs_has_memory_controller(const struct cgfs *c)
+int cgfs_lists_controller(int dirfd, const char *name, const char *controller)
 {
         char buf[4096];
 
-        ssize_t n = cgfs_read_at(c->cgroup_fd, "cgroup.controllers", buf, sizeof(buf));
+        ssize_t n = cgfs_read_at(dirfd, name, buf, sizeof(buf));
         if (n < 0)
                 return (int)n;
-        return word_list_has(buf, "memory");
+        return word_list_has(buf, controller);
+}
+
+int cgfs_has_memory_controller(const struct cgfs *c)
+{
+        return cgfs_lists_controller(c->cgroup_fd, "cgroup.controllers", "memory");
 }
 
 int cgfs_root_is_cgroup2(const struct cgfs *c)
@@ -380,6 +385,20 @@ int cgfs_mkdir_cgroup(const struct cgfs *c, const char *relpath)
         if (!clean[0])
                 return -EEXIST; /* the root */
         if (mkdirat(c->cgroup_fd, clean, 0755) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int cgfs_rmdir_cgroup(const struct cgfs *c, const char *relpath)
+{
+        _cleanup_free_ char *clean = NULL;
+
+        int r = relpath_clean(relpath, &clean);
+        if (r < 0)
+                return r;
+        if (!clean[0])
+                return -EBUSY; /* the root */
+        if (unlinkat(c->cgroup_fd, clean, AT_REMOVEDIR) < 0)
                 return negative_errno();
         return 0;
 }

@@ -7,6 +7,8 @@
 
 const struct ctl_command ctl_commands[] = {
         { "check-policy", "FILE...  validate policy files", ctl_check_policy },
+        { "record", "--cgroup PATH -o FILE.csv  record a trace", ctl_record },
+        { "run", "[OPTIONS] -- CMD...  run CMD in a new cgroup", ctl_run },
         { NULL, NULL, NULL },
 };
 

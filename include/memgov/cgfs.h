@@ -45,6 +45,12 @@ DEFINE_FREE_FUNC(cgfs)
 int cgfs_has_memory_controller(const struct cgfs *c);
 
 /*
+ * Whether dirfd/name, a space-separated controller list (cgroup.controllers,
+ * cgroup.subtree_control), holds controller: 1 or 0; -errno if it cannot be read.
+ */
+int cgfs_lists_controller(int dirfd, const char *name, const char *controller);
+
+/*
  * Whether the cgroup root is a cgroup2 filesystem (1) or something else, such as a test
  * tree (0); -errno if it cannot be told.
  */
@@ -61,6 +67,12 @@ int cgfs_open_cgroup(const struct cgfs *c, const char *relpath, int *ret_fd);
  * Returns 0, -EEXIST if it exists (the root always does), or another -errno.
  */
 int cgfs_mkdir_cgroup(const struct cgfs *c, const char *relpath);
+
+/*
+ * Remove the cgroup relpath (rmdir). The kernel refuses (-EBUSY) while it has processes or
+ * children; the root is -EBUSY too. Returns 0 or -errno.
+ */
+int cgfs_rmdir_cgroup(const struct cgfs *c, const char *relpath);
 
 /*
  * Read a whole small file at dirfd/name into buf (NUL-terminated). -EFBIG if it does not

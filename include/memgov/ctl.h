@@ -16,3 +16,5 @@ struct ctl_command {
 extern const struct ctl_command ctl_commands[];
 
 int ctl_check_policy(int argc, char *argv[]);
+int ctl_record(int argc, char *argv[]);
+int ctl_run(int argc, char *argv[]);
