@@ -484,7 +484,8 @@ int cgfs_effective_limit(const struct cgfs *c, const char *relpath, uint64_t *re
         r = cgfs_read_memtotal(c, &memtotal);
         if (r < 0) {
                 if (limit == CGROUP_LIMIT_MAX)
-                        return r;
+                        /* -ENOENT would read as "the cgroup vanished". */
+                        return r == -ENOENT ? -ENODATA : r;
                 memtotal = CGROUP_LIMIT_MAX;
         }
         *ret_bytes = MIN(limit, memtotal);

@@ -100,7 +100,8 @@ int cgfs_read_memtotal(const struct cgfs *c, uint64_t *ret_bytes);
  * The effective limit of relpath: the smallest memory.max on the path from relpath up to
  * (and including) the root's direct child, else MemTotal. A memory.max above MemTotal
  * never bites, so the result is at most MemTotal (when meminfo can be read). Never
- * CGROUP_LIMIT_MAX. -ENOENT if relpath does not exist (any more); -EINVAL for "..".
+ * CGROUP_LIMIT_MAX. -ENOENT if relpath does not exist (any more); -EINVAL for "..";
+ * -ENODATA when no memory.max applies and <proc>/meminfo is missing.
  */
 int cgfs_effective_limit(const struct cgfs *c, const char *relpath, uint64_t *ret_bytes);
 
