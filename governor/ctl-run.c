@@ -61,6 +61,19 @@ static int parse_limit_arg(struct limit_arg *l)
         return 0;
 }
 
+/* Whether a path has a ".." component, which would leave the cgroup root. */
+static bool has_dotdot(const char *path)
+{
+        for (const char *p = path; *p;) {
+                size_t k = strcspn(p, "/");
+                if (k == 2 && p[0] == '.' && p[1] == '.')
+                        return true;
+                p += k;
+                p += strspn(p, "/");
+        }
+        return false;
+}
+
 /* Whether CMD can be executed as execvp() would find it, before anything is created. */
 static bool command_found(const char *cmd)
 {
@@ -290,6 +303,10 @@ int ctl_run(int argc, char *argv[])
                         name);
                 return 2;
         }
+        if (has_dotdot(parent)) {
+                fprintf(stderr, "memgovctl run: --cgroup-parent: '..' is not allowed\n");
+                return 2;
+        }
         if (!command_found(cmd[0])) {
                 fprintf(stderr, "memgovctl run: %s: command not found or not executable\n", cmd[0]);
                 return 127;
@@ -335,8 +352,6 @@ int ctl_run(int argc, char *argv[])
                 return 1;
 
         r = prepare_parent(c, parent, real);
-        if (r == -EINVAL)
-                fprintf(stderr, "memgovctl run: --cgroup-parent: '..' is not allowed\n");
         if (r < 0)
                 return 1;
 
