@@ -170,6 +170,17 @@ DEFINE_FREE_FUNC(policy_set)
 int memgov_config_load(const char *path, struct diag *diag, struct memgov_config *ret);
 void memgov_config_clear(struct memgov_config *c);
 
+/*
+ * The keys the validator accepts in the object at json_path: "." (the top level),
+ * ".forecast", ".levels", ".levels.warn" (and ".levels.degrade", ".levels.critical"),
+ * ".memory_high", ".pprof", ".collectors[]" and ".webhooks[]" (each element). A static
+ * NULL-terminated array, or NULL for any other path. The schema test compares these with
+ * policies/policy.schema.json, so that the two cannot drift apart.
+ */
+const char *const *policy_known_keys(const char *json_path);
+/* The same for the daemon config: "." only. */
+const char *const *memgov_config_known_keys(const char *json_path);
+
 const char *memory_high_mode_to_string(enum memory_high_mode m);
 const char *actuate_backend_to_string(enum actuate_backend b);
 const char *pprof_kind_to_string(enum pprof_kind k); /* "heap", "allocs", "goroutine", … */
