@@ -478,9 +478,9 @@ struct webhook_message *webhook_message_free(struct webhook_message *m)
         return NULL;
 }
 
-void webhook_queue_init(struct webhook_queue *q, const struct webhook_queue_params *params)
+void webhook_queue_set_params(struct webhook_queue *q, const struct webhook_queue_params *params)
 {
-        *q = (struct webhook_queue){.params = *params};
+        q->params = *params;
         if (q->params.timeout_usec == 0)
                 q->params.timeout_usec = 2 * USEC_PER_SEC;
         if (q->params.deadline_usec == 0)
@@ -492,6 +492,12 @@ void webhook_queue_init(struct webhook_queue *q, const struct webhook_queue_para
         if (q->params.capacity == 0)
                 q->params.capacity = WEBHOOK_QUEUE_CAPACITY;
         q->params.capacity = MAX(q->params.capacity, (size_t)2);
+}
+
+void webhook_queue_init(struct webhook_queue *q, const struct webhook_queue_params *params)
+{
+        *q = (struct webhook_queue){0};
+        webhook_queue_set_params(q, params);
 }
 
 void webhook_queue_clear(struct webhook_queue *q)

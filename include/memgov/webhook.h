@@ -192,6 +192,12 @@ struct webhook_queue {
 /* Empty queue with params (zero fields take the defaults above and 2 s / 20 s). */
 void webhook_queue_init(struct webhook_queue *q, const struct webhook_queue_params *params);
 
+/*
+ * New params (after a reload), defaults as for webhook_queue_init(). Messages already
+ * queued keep their deadline; the timeout applies from the next attempt.
+ */
+void webhook_queue_set_params(struct webhook_queue *q, const struct webhook_queue_params *params);
+
 /* Free every message; the counters and the disabled flag stay. */
 void webhook_queue_clear(struct webhook_queue *q);
 

@@ -37,6 +37,7 @@ struct ls_response {
 };
 
 struct ls_request {
+        uint64_t t_ms; /* CLOCK_MONOTONIC when it was read in full */
         char method[16];
         char path[256];
         char *head; /* the header lines, raw, NUL-terminated */
@@ -103,7 +104,7 @@ static _unused_ int ls_read_request(int fd, uint64_t deadline_ms, struct ls_requ
                 }
         }
 
-        *ret = (struct ls_request){0};
+        *ret = (struct ls_request){.t_ms = ls_now_ms()};
         (void)sscanf(buf, "%15s %255s", ret->method, ret->path);
         ret->head = strndup(buf, head_len);
         ret->body = malloc(body_len + 1);
