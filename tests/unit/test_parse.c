@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Probe stage: the pure parsers against real kernel files (tests/fixtures/kernel-6.1) and
- * tables of good and hostile input.
+ * tables of good and hostile input. Longer than most files because the tables are the
+ * point: one row per input a user or a kernel could hand us.
  */
 #include <errno.h>
 #include <setjmp.h>
