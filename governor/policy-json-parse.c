@@ -100,6 +100,16 @@ static void jsonc_error(struct pj *c, const char *buf, size_t len, size_t off,
                 pj_syntax_problem(c, buf, off, "comments are not allowed in JSON");
                 break;
         case json_tokener_error_parse_utf8_string:
+                /* json-c stops after a cut-short sequence: point at its lead byte */
+                if ((unsigned char)ch < 0x80) {
+                        size_t start = off;
+                        while (start > 0 && off - start < 3 &&
+                               ((unsigned char)buf[start - 1] & 0xc0) == 0x80)
+                                start--;
+                        if (start > 0 && (unsigned char)buf[start - 1] >= 0xc0)
+                                start--;
+                        off = start;
+                }
                 pj_syntax_problem(c, buf, off, "invalid UTF-8; save the file as UTF-8");
                 break;
         default:
