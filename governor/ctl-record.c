@@ -261,7 +261,7 @@ int ctl_record(int argc, char *argv[])
 
         const uint64_t t0 = s.t_usec, interval_usec = interval_ms * USEC_PER_MSEC;
         const uint64_t oom_kill0 = s.events.oom_kill;
-        uint64_t n_rows = 0, n_skipped = 0, deadline = t0;
+        uint64_t n_rows = 0, n_skipped = 0, deadline = t0, last_usec = t0;
         bool oom_seen = false;
         const char *why = "the duration ended";
         int status = 0;
@@ -271,11 +271,14 @@ int ctl_record(int argc, char *argv[])
                                 "--until-oom cannot see an OOM kill\n");
 
         r = trace_write_header(f);
-        for (;;) {
-                if (r >= 0)
+        if (r >= 0 && fflush(f) != 0)
+                r = negative_errno();
+        for (bool have_sample = true;;) {
+                if (have_sample) {
                         r = trace_write_row(f, t0, &s);
-                if (r >= 0 && fflush(f) != 0)
-                        r = negative_errno();
+                        if (r >= 0 && fflush(f) != 0)
+                                r = negative_errno();
+                }
                 if (r < 0) {
                         fprintf(stderr,
                                 "memgovctl record: writing %s: %s (the rows before are kept "
@@ -283,14 +286,17 @@ int ctl_record(int argc, char *argv[])
                                 tmp, strerror(-r));
                         return 1;
                 }
-                n_rows++;
-
-                if (oom_seen) {
-                        why = "the cgroup had an OOM kill";
-                        break;
+                if (have_sample) {
+                        n_rows++;
+                        last_usec = s.t_usec;
+                        if (oom_seen) {
+                                why = "the cgroup had an OOM kill";
+                                break;
+                        }
+                        if (until_oom && (s.has & SAMPLE_HAS_EVENTS) &&
+                            s.events.oom_kill > oom_kill0)
+                                oom_seen = true; /* one more sample shows the aftermath */
                 }
-                if (until_oom && (s.has & SAMPLE_HAS_EVENTS) && s.events.oom_kill > oom_kill0)
-                        oom_seen = true; /* one more sample shows the aftermath */
 
                 /* Absolute deadlines: a slow sample does not shift the ones after it. */
                 uint64_t now = now_usec();
@@ -307,21 +313,13 @@ int ctl_record(int argc, char *argv[])
                         break;
                 }
 
-                for (;;) {
-                        r = take_sample(c, dirfd, cgroup, &s);
-                        if (r != -EINVAL)
-                                break;
+                r = take_sample(c, dirfd, cgroup, &s);
+                have_sample = r >= 0;
+                if (r == -EINVAL) {
                         /* A value the parser refused (a file caught mid-rewrite): skip it. */
                         n_skipped++;
                         r = 0;
-                        deadline += interval_usec;
-                        sleep_until(deadline);
-                        if (stop_signal)
-                                break;
-                }
-                if (stop_signal) {
-                        why = stop_signal == SIGINT ? "interrupted" : "terminated";
-                        break;
+                        continue;
                 }
                 if (is_vanished(r)) {
                         why = "the cgroup was removed";
@@ -339,7 +337,7 @@ int ctl_record(int argc, char *argv[])
         if (finish_file(&f, tmp, output) < 0)
                 return 1;
         fprintf(stderr, "memgovctl record: %s: %" PRIu64 " samples over %.1f s written to %s", why,
-                n_rows, (double)(s.t_usec - t0) / (double)USEC_PER_SEC, output);
+                n_rows, (double)(last_usec - t0) / (double)USEC_PER_SEC, output);
         if (n_skipped > 0)
                 fprintf(stderr, " (%" PRIu64 " unreadable samples skipped)", n_skipped);
         fputc('\n', stderr);

@@ -137,7 +137,20 @@ grep -q 'OOM kill' "$tmp/e.err" || fail "message: $(cat "$tmp/e.err")"
         fail "the last two rows should show the kill: $(tail -n2 "$tmp/e.csv")"
 [ "$(grep -c ',1,100,40$' "$tmp/e.csv")" = 2 ] || fail "exactly one sample after the kill"
 
-# 6. Mistakes: a usage error is 2, a missing cgroup 1, and neither leaves a file.
+# 6. A value that cannot be parsed (junk where a number should be) skips that sample only.
+make_cgroup "$root/junk"
+"$ctl" record --cgroup-root "$root" --proc-root "$tmp/proc" --cgroup junk \
+        --interval-ms 100 --duration-s 2 -o "$tmp/j.csv" 2>"$tmp/j.err" &
+rec=$!
+pids+=("$rec")
+wait_for "$tmp/j.csv.tmp" '^[0-9]*,1000000,'
+put "$root/junk/memory.current" 'not a number'
+wait "$rec" || fail "record exited $? on junk ($(cat "$tmp/j.err"))"
+check_complete "$tmp/j.csv"
+grep -q 'unreadable samples skipped' "$tmp/j.err" || fail "message: $(cat "$tmp/j.err")"
+grep -q 'not a number' "$tmp/j.csv" && fail "junk in the CSV"
+
+# 7. Mistakes: a usage error is 2, a missing cgroup 1, and neither leaves a file.
 set +e
 "$ctl" record --cgroup app 2>"$tmp/f.err"
 [ $? = 2 ] || fail "no -o: exit status"
