@@ -4,8 +4,9 @@
  * sent. Builds the CloudEvents body and its Standard Webhooks signature, derives the
  * advice from the memory figures, and schedules attempts per endpoint — retries,
  * backoff, deadlines, Retry-After, supersession, the bounded queue — against a clock and
- * a random generator passed in. No I/O, no clock reads, no logging: governor/notify.c
- * does those, the unit tests drive this with a fake clock.
+ * a random generator passed in (governor/webhook.c: the message; governor/webhook-queue.c:
+ * the schedule). No I/O, no clock reads, no logging: governor/notify.c does those, the
+ * unit tests drive this with a fake clock.
  *
  * The wire contract is docs/webhooks.md.
  */
