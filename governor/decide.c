@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * decide: the level state machine between forecast and the effects (actuate, capture,
+ * notify, record, export). Enter on any condition, leave after the hold time with all clear.
+ */
+#include "memgov/decide.h"
+#include "memgov/macro.h"
+
+const char *decide_reason_to_string(enum decide_reason r)
+{
+        static const char *const names[_DECIDE_REASON_MAX] = {
+                [DECIDE_REASON_NONE] = "none",
+                [DECIDE_REASON_ETA] = "eta",
+                [DECIDE_REASON_USAGE] = "usage",
+                [DECIDE_REASON_PSI_SOME] = "psi_some",
+                [DECIDE_REASON_PSI_FULL] = "psi_full",
+                [DECIDE_REASON_HIGH_RATE] = "high_rate",
+                [DECIDE_REASON_MAX_RATE] = "max_rate",
+                [DECIDE_REASON_HOLD_EXPIRED] = "hold_expired",
+        };
+        if (r < 0 || r >= _DECIDE_REASON_MAX)
+                return NULL;
+        return names[r];
+}
+
+void decide_init(struct decide_state *st)
+{
+        *st = (struct decide_state){.level = LEVEL_OK};
+}
+
+/*
+ * The conditions of one level that hold now (DECIDE_CONDITION bits). PSI conditions need a
+ * pressure source; usage needs a limit. The ETA condition counts after DECIDE_ETA_CONFIRM
+ * samples in a row (the streak is kept by the caller).
+ */
+static unsigned level_conditions(const struct policy_level *pl, const struct forecast *f,
+                                 uint32_t eta_streak)
+{
+        unsigned c = 0;
+
+        if (pl->eta_usec > 0 && eta_streak >= DECIDE_ETA_CONFIRM)
+                c |= DECIDE_CONDITION(DECIDE_REASON_ETA);
+        if (pl->usage_permille > 0 && !(f->flags & FORECAST_NO_LIMIT) &&
+            f->usage_permille >= pl->usage_permille)
+                c |= DECIDE_CONDITION(DECIDE_REASON_USAGE);
+        if (f->psi_source != FORECAST_PSI_NONE) {
+                if (pl->has_psi_some_avg10 && f->psi_some_avg10_pct >= pl->psi_some_avg10_pct)
+                        c |= DECIDE_CONDITION(DECIDE_REASON_PSI_SOME);
+                if (pl->has_psi_full_avg10 && f->psi_full_avg10_pct >= pl->psi_full_avg10_pct)
+                        c |= DECIDE_CONDITION(DECIDE_REASON_PSI_FULL);
+        }
+        if (pl->has_high_rate && f->high_events_per_s >= pl->high_events_per_s)
+                c |= DECIDE_CONDITION(DECIDE_REASON_HIGH_RATE);
+        if (pl->has_max_rate && f->max_events_per_s >= pl->max_events_per_s)
+                c |= DECIDE_CONDITION(DECIDE_REASON_MAX_RATE);
+        return c;
+}
+
+static enum decide_reason first_reason(unsigned conditions)
+{
+        for (int r = DECIDE_REASON_ETA; r <= DECIDE_REASON_MAX_RATE; r++)
+                if (conditions & DECIDE_CONDITION(r))
+                        return (enum decide_reason)r;
+        return DECIDE_REASON_NONE;
+}
+
+void decide_update(struct decide_state *st, const struct policy *p, const struct forecast *f,
+                   struct decision *ret)
+{
+        struct decision d = {
+                .t_usec = f->t_usec,
+                .previous_level = st->level,
+                .oom_kill = f->oom_kills > 0,
+                .forecast = *f,
+        };
+        enum level target = LEVEL_OK;
+        uint64_t now = f->t_usec;
+
+        for (int l = LEVEL_WARN; l < _LEVEL_MAX; l++) {
+                const struct policy_level *pl = &p->levels[l];
+                bool eta_holds = pl->eta_usec > 0 && f->eta_lower_usec != USEC_INFINITY &&
+                                 f->eta_lower_usec <= pl->eta_usec;
+
+                st->eta_streak[l] = eta_holds ? MIN(st->eta_streak[l] + 1, UINT32_MAX - 1) : 0;
+                d.conditions[l] = level_conditions(pl, f, st->eta_streak[l]);
+                if (d.conditions[l])
+                        target = (enum level)l;
+        }
+
+        if (target > st->level) {
+                st->level = target;
+                st->entered_usec = now;
+                st->clearing = false;
+                d.changed = true;
+                d.reason = first_reason(d.conditions[target]);
+        } else if (st->level != LEVEL_OK && d.conditions[st->level]) {
+                st->clearing = false;
+                d.reason = first_reason(d.conditions[st->level]);
+        } else if (st->level != LEVEL_OK) {
+                /* All clear at the current level: fall once that has lasted the hold time. */
+                if (!st->clearing) {
+                        st->clearing = true;
+                        st->clear_since_usec = now;
+                }
+                if (now - st->clear_since_usec >= p->hold_usec) {
+                        st->level = target;
+                        st->entered_usec = now;
+                        st->clearing = false;
+                        d.changed = true;
+                        d.reason = DECIDE_REASON_HOLD_EXPIRED;
+                }
+        }
+
+        d.level = st->level;
+        /* Intents for the effects (memory.high, …) are computed here, from d, f and p. */
+        *ret = d;
+}
