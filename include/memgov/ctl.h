@@ -18,3 +18,4 @@ extern const struct ctl_command ctl_commands[];
 int ctl_check_policy(int argc, char *argv[]);
 int ctl_record(int argc, char *argv[]);
 int ctl_run(int argc, char *argv[]);
+int ctl_replay(int argc, char *argv[]);
