@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # memgovctl record against a temporary cgroup tree whose files this script rewrites: the
 # CSV has the contract's header and the values written, and every way a recording ends
-# (duration, the cgroup removed, SIGINT, an OOM kill) leaves a complete file.
+# (duration, the cgroup removed, a signal, an OOM kill) leaves a complete file.
 set -euo pipefail
 
 ctl=${MEMGOV_BINARY_DIR:?}/memgovctl
@@ -62,10 +62,11 @@ root=$tmp/cg
 mkdir -p "$tmp/proc"
 echo 'MemTotal:        8000000 kB' >"$tmp/proc/meminfo"
 
-# 1. Duration: values rewritten while recording appear, in order, with the other columns.
+# 1. Values rewritten while recording appear, in order, with the other columns; SIGTERM
+#    ends the recording with a complete file.
 make_cgroup "$root/app"
 "$ctl" record --cgroup-root "$root" --proc-root "$tmp/proc" --cgroup app \
-        --interval-ms 100 --duration-s 2 -o "$tmp/a.csv" 2>"$tmp/a.err" &
+        --interval-ms 100 --duration-s 600 -o "$tmp/a.csv" 2>"$tmp/a.err" &
 rec=$!
 pids+=("$rec")
 for v in 2000000 3000000 4000000; do
@@ -73,13 +74,27 @@ for v in 2000000 3000000 4000000; do
         put "$root/app/memory.current" "$v"
         wait_for "$tmp/a.csv.tmp" "^[0-9]*,$v,"
 done
-wait "$rec" || fail "record exited $? ($(cat "$tmp/a.err"))"
+kill -TERM "$rec"
+wait "$rec" || fail "record exited $? on SIGTERM ($(cat "$tmp/a.err"))"
 check_complete "$tmp/a.csv"
-grep -q 'duration ended' "$tmp/a.err" || fail "message: $(cat "$tmp/a.err")"
+grep -q terminated "$tmp/a.err" || fail "message: $(cat "$tmp/a.err")"
 sed -n 2p "$tmp/a.csv" | grep -qx '0,1000000,600000,300000,1073741824,max,0,0,0,0,100,40' ||
         fail "first row: $(sed -n 2p "$tmp/a.csv")"
 order=$(cut -d, -f2 "$tmp/a.csv" | uniq | tr '\n' ' ')
 [ "$order" = "current 1000000 2000000 3000000 4000000 " ] || fail "values in order: $order"
+
+# 1b. --duration-s: the recording ends by itself, with the value written during it.
+make_cgroup "$root/short"
+"$ctl" record --cgroup-root "$root" --proc-root "$tmp/proc" --cgroup short \
+        --interval-ms 100 --duration-s 2 -o "$tmp/a2.csv" 2>"$tmp/a2.err" &
+rec=$!
+pids+=("$rec")
+wait_for "$tmp/a2.csv.tmp" '^[0-9]*,1000000,'
+put "$root/short/memory.current" 7777777
+wait "$rec" || fail "record exited $? ($(cat "$tmp/a2.err"))"
+check_complete "$tmp/a2.csv"
+grep -q 'duration ended' "$tmp/a2.err" || fail "message: $(cat "$tmp/a2.err")"
+grep -q '^[0-9]*,7777777,' "$tmp/a2.csv" || fail "the rewritten value is not in a2.csv"
 
 # 2. The cgroup removed mid-recording: a complete file and a message that says so.
 make_cgroup "$root/gone"
