@@ -59,7 +59,8 @@ say "PSI trigger 'some 150000 1000000' accepted by memory.pressure"
 # The hog enters the cgroup before it allocates: 200M against a 64M limit.
 if command -v stress-ng >/dev/null; then
         # --oomable: do not respawn the worker after the OOM kill, so stress-ng ends.
-        hog=(stress-ng --vm 1 --vm-bytes 200M --vm-keep --oomable --timeout 60s --quiet)
+        # --temp-path: stress-ng insists on a writable one, and the cwd may not be.
+        hog=(stress-ng --vm 1 --vm-bytes 200M --vm-keep --oomable --timeout 60s --quiet --temp-path /tmp)
 else
         # tail keeps the last line of a file in memory; /dev/zero has no line end.
         hog=(tail /dev/zero)
