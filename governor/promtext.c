@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "memgov/promtext.h"
+#include "memgov/utf8.h"
 
 static const char *const type_names[_PROMTEXT_TYPE_MAX] = {
         [PROMTEXT_COUNTER] = "counter",
@@ -49,41 +50,6 @@ bool promtext_label_name_valid(const char *name)
         return true;
 }
 
-/*
- * The length of the valid UTF-8 sequence at s (1..4), or 0 when the byte at s does not
- * start one: a stray continuation byte, a truncated sequence, an overlong form, a
- * surrogate or a code point above U+10FFFF.
- */
-static size_t utf8_valid_len(const unsigned char *s)
-{
-        uint32_t cp;
-        size_t n;
-
-        if (s[0] < 0x80)
-                return 1;
-        if ((s[0] & 0xe0) == 0xc0) {
-                n = 2;
-                cp = s[0] & 0x1fu;
-        } else if ((s[0] & 0xf0) == 0xe0) {
-                n = 3;
-                cp = s[0] & 0x0fu;
-        } else if ((s[0] & 0xf8) == 0xf0) {
-                n = 4;
-                cp = s[0] & 0x07u;
-        } else
-                return 0;
-        for (size_t i = 1; i < n; i++) {
-                if ((s[i] & 0xc0) != 0x80) /* also stops at the NUL */
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3fu);
-        }
-        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000))
-                return 0;
-        if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-                return 0;
-        return n;
-}
-
 /* Escape s: backslash and newline always, the double quote when quote is set. */
 static char *escape(const char *s, bool quote)
 {
@@ -97,7 +63,7 @@ static char *escape(const char *s, bool quote)
                 size_t n = utf8_valid_len(c);
 
                 if (n == 0) {
-                        memcpy(o, "\xef\xbf\xbd", 3);
+                        memcpy(o, UTF8_REPLACEMENT, 3);
                         o += 3;
                         c++;
                         continue;
