@@ -13,12 +13,9 @@ static const char *const level_names[_LEVEL_MAX] = {
 };
 
 static const char *const event_names[_EVENT_MAX] = {
-        [EVENT_WARN] = "warn",
-        [EVENT_DEGRADE] = "degrade",
-        [EVENT_CRITICAL] = "critical",
-        [EVENT_RECOVERED] = "recovered",
-        [EVENT_OOM_KILL] = "oom_kill",
-        [EVENT_PROFILE_CAPTURED] = "profile_captured",
+        [EVENT_WARN] = "warn",         [EVENT_DEGRADE] = "degrade",
+        [EVENT_CRITICAL] = "critical", [EVENT_RECOVERED] = "recovered",
+        [EVENT_OOM_KILL] = "oom_kill", [EVENT_PROFILE_CAPTURED] = "profile_captured",
         [EVENT_LIVELOCK] = "livelock",
 };
 

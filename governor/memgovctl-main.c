@@ -6,11 +6,11 @@
 #include "memgov/ctl.h"
 
 const struct ctl_command ctl_commands[] = {
-        { "check-policy", "FILE...  validate policy files", ctl_check_policy },
-        { "record", "--cgroup PATH -o FILE.csv  record a trace", ctl_record },
-        { "run", "[OPTIONS] -- CMD...  run CMD in a new cgroup", ctl_run },
-        { "replay", "--policy FILE [--json] TRACE.csv  replay a trace offline", ctl_replay },
-        { NULL, NULL, NULL },
+        {"check-policy", "FILE...  validate policy files", ctl_check_policy},
+        {"record", "--cgroup PATH -o FILE.csv  record a trace", ctl_record},
+        {"run", "[OPTIONS] -- CMD...  run CMD in a new cgroup", ctl_run},
+        {"replay", "--policy FILE [--json] TRACE.csv  replay a trace offline", ctl_replay},
+        {NULL, NULL, NULL},
 };
 
 static void help(FILE *f)

@@ -12,19 +12,19 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define _unused_ __attribute__((unused))
+#define _unused_       __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_(f)   __attribute__((cleanup(f)))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b)     ((a) < (b) ? (a) : (b))
+#define MAX(a, b)     ((a) > (b) ? (a) : (b))
 
-#define USEC_PER_MSEC ((uint64_t)1000)
-#define USEC_PER_SEC ((uint64_t)1000000)
+#define USEC_PER_MSEC   ((uint64_t)1000)
+#define USEC_PER_SEC    ((uint64_t)1000000)
 #define USEC_PER_MINUTE (60 * USEC_PER_SEC)
-#define USEC_PER_HOUR (60 * USEC_PER_MINUTE)
-#define USEC_INFINITY UINT64_MAX
+#define USEC_PER_HOUR   (60 * USEC_PER_MINUTE)
+#define USEC_INFINITY   UINT64_MAX
 
 /* The word "max" in a cgroup limit file: no limit. */
 #define CGROUP_LIMIT_MAX UINT64_MAX
@@ -49,8 +49,8 @@ static inline void fclosep(FILE **f)
                 (void)fclose(*f);
 }
 
-#define _cleanup_free_ _cleanup_(freep)
-#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_free_   _cleanup_(freep)
+#define _cleanup_close_  _cleanup_(closep)
 #define _cleanup_fclose_ _cleanup_(fclosep)
 
 /* Take ownership of a pointer out of a _cleanup_ variable. */
