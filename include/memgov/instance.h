@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One governed cgroup: an instance of a policy whose cgroup glob matched it. The instance
+ * holds the event sources that make it sample (a timer at the policy's interval, inotify on
+ * memory.events, a PSI trigger) and the recent samples; each sample goes through
+ * instance_process_sample(), where the pipeline forecast → decide → effects runs.
+ *
+ * Instances are created and dropped by the daemon (governor/daemon.c), never by anyone
+ * else: a cgroup that appears gets one, a cgroup that vanishes loses it, and a cgroup
+ * re-created under the same path (another inode) is a new instance with fresh state.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "memgov/level.h"
+#include "memgov/macro.h"
+#include "memgov/policy.h"
+#include "memgov/sample.h"
+
+struct daemon;
+
+/* PSI trigger of every instance: wake when tasks stalled 150ms within a 1s window. */
+#define INSTANCE_PSI_STALL_USEC  (150 * USEC_PER_MSEC)
+#define INSTANCE_PSI_WINDOW_USEC (1 * USEC_PER_SEC)
+
+/* Bound of the sample ring: forecast window / sample interval, at most this. */
+#define INSTANCE_RING_MAX 4096
+#define INSTANCE_RING_MIN 2
+
+/*
+ * An event (inotify, PSI) samples at once unless the last sample is more recent than
+ * MIN(sample interval / 4, this): a cgroup throttled at memory.high changes memory.events
+ * up to a hundred times a second, and the ring should still span the forecast window.
+ */
+#define INSTANCE_EVENT_MIN_GAP_USEC (250 * USEC_PER_MSEC)
+
+struct instance {
+        struct daemon *daemon;       /* the owner */
+        uint64_t id;                 /* serial number within this daemon run: logs, tests */
+        const struct policy *policy; /* owned by daemon->policies; re-pointed on reload */
+        char *relpath; /* relative to the cgroup root, e.g. "system.slice/x.service" */
+        int dir_fd;    /* the cgroup directory, O_DIRECTORY */
+        uint64_t ino;  /* st_ino of the directory when the instance was made */
+
+        sd_event_source *timer;        /* CLOCK_MONOTONIC, one-shot, re-armed after every sample */
+        sd_event_source *events_watch; /* inotify IN_MODIFY on memory.events; NULL: none */
+        sd_event_source *psi;          /* EPOLLPRI on a PSI trigger fd; NULL: none (not cgroup2) */
+
+        uint64_t last_attempt_usec; /* last read, good or not; 0: never */
+        uint64_t n_samples;         /* good samples since the instance appeared */
+        uint64_t n_event_samples;   /* of which were caused by inotify or PSI, not the timer */
+        bool event_pending;         /* an event came too soon after a sample: the timer takes it */
+        bool has_last;
+        struct sample last; /* the last good sample (limit_bytes filled in) */
+
+        /*
+         * The recent good samples, oldest first from ring[ring_head]; preallocated with
+         * ring_cap = forecast window / sample interval (INSTANCE_RING_MIN..MAX). The
+         * incident bundle writes them out; read with instance_ring_get().
+         */
+        struct sample *ring;
+        size_t ring_cap, ring_len, ring_head;
+
+        bool warned_unreadable; /* a read failed for another reason than the cgroup going */
+        bool warned_overlap;    /* another policy's glob matches this cgroup too */
+
+        /*
+         * Decide's verdict, read by the STATUS= line and later by export: the level and the
+         * forecast ETA lower bound (USEC_INFINITY: no OOM in sight). Until forecast and
+         * decide are wired into instance_process_sample(), LEVEL_OK and USEC_INFINITY.
+         */
+        enum level level;
+        uint64_t eta_usec;
+        /* Forecast, decide and effect state go here, set up in instance_new(). */
+};
+
+/*
+ * Make an instance of policy p for the cgroup relpath, whose open directory is dir_fd (taken
+ * over, also on failure) with inode ino: its sources are added to d->event, the timer armed
+ * one interval from now_usec. Nothing is sampled yet (see instance_sample()). Returns 0, or
+ * -errno (-ENOMEM, sd-event failures). The daemon owns the result (instance_free).
+ */
+int instance_new(struct daemon *d, const struct policy *p, const char *relpath, int dir_fd,
+                 uint64_t ino, uint64_t now_usec, struct instance **ret);
+
+/* Remove its sources, close its fd, free it. Accepts NULL; returns NULL. */
+struct instance *instance_free(struct instance *i);
+DEFINE_FREE_FUNC(instance)
+
+/*
+ * After a reload: the same cgroup is still governed by a policy of the same service name,
+ * now p (the old one is about to be freed). The state is kept; a changed sample interval
+ * re-arms the timer, a changed window resizes the ring keeping the newest samples. Returns
+ * 0 or -ENOMEM (then the instance keeps the old ring, with p set).
+ */
+int instance_set_policy(struct instance *i, const struct policy *p, uint64_t now_usec);
+
+/*
+ * Take a sample now: cgfs_read_sample + cgfs_effective_limit, then
+ * instance_process_sample(), and re-arm the timer one interval later. Returns 0 when a
+ * sample was taken, 1 when none could be but the cgroup is still there (logged once), or
+ * -ENOENT when the cgroup is gone (the caller drops the instance; nothing logged here).
+ */
+int instance_sample(struct instance *i, uint64_t now_usec);
+
+/*
+ * The pipeline for one good sample s (limit_bytes filled in) at now_usec: keeps it as the
+ * last sample and in the ring; forecast → decide → effects will go here. Returns 0 or
+ * -errno (logged by the callee; the instance stays).
+ */
+int instance_process_sample(struct daemon *d, struct instance *i, const struct sample *s,
+                            uint64_t now_usec);
+
+/* Samples in the ring, and the k-th of them (0: the oldest); NULL when k is out of range. */
+size_t instance_ring_size(const struct instance *i);
+const struct sample *instance_ring_get(const struct instance *i, size_t k);
+
+/* The ring capacity for a policy: forecast window / sample interval, clamped. Pure. */
+size_t instance_ring_capacity(const struct policy *p);
