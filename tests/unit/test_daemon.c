@@ -1,0 +1,539 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's instance tracking against temporary cgroup trees: instances appear and
+ * vanish with directories, a re-created directory is a new instance, memory.events changes
+ * are sampled through inotify long before the timer, reloads are all or nothing.
+ *
+ * The loop is driven with sd_event_run() until a condition holds or a deadline passes; the
+ * deadline only bounds a failing test, nothing asserts on time. PSI triggers need a real
+ * cgroup2 filesystem (on a temp tree memory.pressure is a plain file and the instances run
+ * on timer and inotify only): tests/vm covers them on a real kernel.
+ */
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "memgov/cgfs.h"
+#include "memgov/daemon.h"
+#include "memgov/log.h"
+#include "memgov/policy.h"
+
+#define DEADLINE_USEC  (10 * USEC_PER_SEC)
+#define MEMTOTAL_BYTES (8ull << 30)
+
+struct tree {
+        char root[PATH_MAX];
+        char cg[PATH_MAX + 8];
+        char proc[PATH_MAX + 8];
+        char pol[PATH_MAX + 8];
+        char config[PATH_MAX + 16];
+        struct daemon *d;
+};
+
+static void write_file(const char *path, const char *content, const char *mode)
+{
+        FILE *f = fopen(path, mode);
+        assert_non_null(f);
+        assert_true(fputs(content, f) >= 0);
+        assert_int_equal(fclose(f), 0);
+}
+
+static void writef(const char *content, const char *mode, const char *fmt, ...) _printf_(3, 4);
+static void writef(const char *content, const char *mode, const char *fmt, ...)
+{
+        char path[PATH_MAX * 2];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(path, sizeof(path), fmt, ap);
+        va_end(ap);
+        write_file(path, content, mode);
+}
+
+static const char events_zero[] = "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n";
+
+/* A cgroup directory as the kernel would show it (the files memgov reads), at dir. */
+static void fill_cgroup(const char *dir, const char *current)
+{
+        assert_int_equal(mkdir(dir, 0755), 0);
+        writef(current, "w", "%s/memory.current", dir);
+        writef("max\n", "w", "%s/memory.max", dir);
+        writef("max\n", "w", "%s/memory.high", dir);
+        writef(events_zero, "w", "%s/memory.events", dir);
+        writef("anon 1000\nfile 24\n", "w", "%s/memory.stat", dir);
+        writef("some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+               "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+               "w", "%s/memory.pressure", dir);
+}
+
+static void make_cgroup(struct tree *t, const char *rel, const char *current)
+{
+        char dir[PATH_MAX * 2];
+
+        snprintf(dir, sizeof(dir), "%s/%s", t->cg, rel);
+        fill_cgroup(dir, current);
+}
+
+static void make_dir(struct tree *t, const char *rel)
+{
+        char dir[PATH_MAX * 2];
+
+        snprintf(dir, sizeof(dir), "%s/%s", t->cg, rel);
+        assert_int_equal(mkdir(dir, 0755), 0);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)st;
+        (void)ftw;
+        return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void rm_rf(const char *path)
+{
+        assert_int_equal(nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+static void remove_cgroup(struct tree *t, const char *rel)
+{
+        char dir[PATH_MAX * 2];
+
+        snprintf(dir, sizeof(dir), "%s/%s", t->cg, rel);
+        rm_rf(dir);
+}
+
+static void write_policy(struct tree *t, const char *name, const char *json)
+{
+        writef(json, "w", "%s/%s", t->pol, name);
+}
+
+static int setup(void **state)
+{
+        struct tree *t = calloc(1, sizeof(*t));
+        assert_non_null(t);
+
+        snprintf(t->root, sizeof(t->root), "%s/memgov-test-daemon-XXXXXX",
+                 getenv("TMPDIR") ?: "/tmp");
+        assert_non_null(mkdtemp(t->root));
+        snprintf(t->cg, sizeof(t->cg), "%s/cg", t->root);
+        snprintf(t->proc, sizeof(t->proc), "%s/proc", t->root);
+        snprintf(t->pol, sizeof(t->pol), "%s/pol", t->root);
+        snprintf(t->config, sizeof(t->config), "%s/memgovd.json", t->root);
+        assert_int_equal(mkdir(t->cg, 0755), 0);
+        assert_int_equal(mkdir(t->proc, 0755), 0);
+        assert_int_equal(mkdir(t->pol, 0755), 0);
+        writef("cpu io memory pids\n", "w", "%s/cgroup.controllers", t->cg);
+        writef("MemTotal:        8388608 kB\nMemFree:         1000 kB\n", "w", "%s/meminfo",
+               t->proc);
+        /* The safety-net rescan must not be what makes a test pass. */
+        write_file(t->config, "{\"rescan_interval\": \"1h\"}\n", "w");
+
+        if (!getenv("MEMGOV_TEST_VERBOSE"))
+                log_set_max_level(LOG_WARNING);
+        *state = t;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct tree *t = *state;
+
+        t->d = daemon_free(t->d);
+        rm_rf(t->root);
+        free(t);
+        return 0;
+}
+
+/* Load config and policies as memgovd does and start governing the tree. */
+static void start(struct tree *t)
+{
+        struct daemon_args args = {
+                .config_path = t->config,
+                .policy_dir = t->pol,
+                .cgroup_root = t->cg,
+                .proc_root = t->proc,
+        };
+        struct memgov_config config = {};
+        struct policy_set *set = NULL;
+        struct cgfs *cgfs = NULL;
+        struct diag diag = {};
+
+        assert_int_equal(daemon_config_load(&args, &diag, &config), 0);
+        assert_int_equal(cgfs_new(config.cgroup_root, args.proc_root, &cgfs), 0);
+        if (policy_set_load_dir(config.policy_dir, &diag, &set) < 0) {
+                diag_print(&diag, stderr);
+                fail_msg("the test's policies do not load");
+        }
+        assert_int_equal(daemon_new(&args, &config, cgfs, set, &t->d), 0);
+        assert_int_equal(daemon_start(t->d), 0);
+        diag_clear(&diag);
+}
+
+static uint64_t now_usec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}
+
+typedef bool (*condition_t)(struct daemon *d, const void *arg);
+
+/* Run the loop until cond holds (true) or the deadline passes (false). */
+static bool run_until(struct daemon *d, condition_t cond, const void *arg)
+{
+        uint64_t deadline = now_usec() + DEADLINE_USEC;
+
+        while (!cond(d, arg)) {
+                if (now_usec() > deadline)
+                        return false;
+                assert_true(sd_event_run(d->event, 100 * USEC_PER_MSEC) >= 0);
+        }
+        return true;
+}
+
+/* Run the loop until nothing is pending: the inotify events already queued are handled. */
+static void run_until_idle(struct daemon *d)
+{
+        uint64_t deadline = now_usec() + DEADLINE_USEC;
+        int r;
+
+        while ((r = sd_event_run(d->event, 0)) > 0)
+                assert_true(now_usec() < deadline);
+        assert_true(r >= 0);
+}
+
+static bool has_instance(struct daemon *d, const void *relpath)
+{
+        return daemon_get_instance(d, relpath) != NULL;
+}
+
+static bool lacks_instance(struct daemon *d, const void *relpath)
+{
+        return daemon_get_instance(d, relpath) == NULL;
+}
+
+struct samples_at_least {
+        const char *relpath;
+        uint64_t n;
+};
+
+static bool has_samples(struct daemon *d, const void *arg)
+{
+        const struct samples_at_least *s = arg;
+        struct instance *i = daemon_get_instance(d, s->relpath);
+        return i && i->n_samples >= s->n;
+}
+
+struct other_inode {
+        const char *relpath;
+        uint64_t ino;
+};
+
+static bool has_other_inode(struct daemon *d, const void *arg)
+{
+        const struct other_inode *o = arg;
+        struct instance *i = daemon_get_instance(d, o->relpath);
+        return i && i->ino != o->ino;
+}
+
+/* A policy sampling once an hour: only inotify can explain a sample within the test. */
+#define POLICY_HOURLY(glob)                                                                        \
+        "{\"cgroup\": \"" glob "\", \"sample_interval\": \"1h\", \"forecast\": {\"window\": "      \
+        "\"24h\"}}\n"
+
+static void test_daemon_instance_appears_and_vanishes(void **state)
+{
+        struct tree *t = *state;
+
+        make_dir(t, "svc");
+        write_policy(t, "checkout.json", POLICY_HOURLY("svc/*.service"));
+        start(t);
+        assert_int_equal(daemon_get_instance_count(t->d), 0);
+
+        make_cgroup(t, "svc/checkout.service", "4096\n");
+        make_dir(t, "svc/not-a-match.scope");
+        assert_true(run_until(t->d, has_instance, "svc/checkout.service"));
+
+        struct instance *i = daemon_get_instance(t->d, "svc/checkout.service");
+        assert_string_equal(i->policy->service, "checkout");
+        assert_int_equal(i->n_samples, 1);
+        assert_true(i->has_last);
+        assert_int_equal(i->last.current_bytes, 4096);
+        assert_int_equal(i->last.limit_bytes, MEMTOTAL_BYTES);
+        assert_int_equal(instance_ring_size(i), 1);
+        assert_int_equal(daemon_get_instance_count(t->d), 1);
+
+        remove_cgroup(t, "svc/checkout.service");
+        assert_true(run_until(t->d, lacks_instance, "svc/checkout.service"));
+        assert_int_equal(daemon_get_instance_count(t->d), 0);
+}
+
+static void test_daemon_parent_created_late(void **state)
+{
+        struct tree *t = *state;
+
+        /* Neither the slice nor the service exists when the daemon starts. */
+        write_policy(t, "late.json", POLICY_HOURLY("late.slice/*.service"));
+        start(t);
+        assert_int_equal(daemon_get_instance_count(t->d), 0);
+
+        make_dir(t, "late.slice");
+        run_until_idle(t->d);
+        make_cgroup(t, "late.slice/x.service", "1\n");
+        assert_true(run_until(t->d, has_instance, "late.slice/x.service"));
+}
+
+static void test_daemon_recreated_cgroup_is_new_instance(void **state)
+{
+        struct tree *t = *state;
+        char staged[PATH_MAX * 2], final[PATH_MAX * 2];
+
+        make_dir(t, "svc");
+        make_cgroup(t, "svc/a.service", "100\n");
+        write_policy(t, "a.json", POLICY_HOURLY("svc/*"));
+        start(t);
+
+        struct instance *old = daemon_get_instance(t->d, "svc/a.service");
+        assert_non_null(old);
+        uint64_t old_id = old->id, old_ino = old->ino;
+
+        /*
+         * The new directory is made while the old one still exists, so that the filesystem
+         * cannot hand the freed inode number straight back.
+         */
+        snprintf(staged, sizeof(staged), "%s/staged", t->root);
+        snprintf(final, sizeof(final), "%s/svc/a.service", t->cg);
+        fill_cgroup(staged, "200\n");
+        remove_cgroup(t, "svc/a.service");
+        assert_int_equal(rename(staged, final), 0);
+
+        struct other_inode o = {"svc/a.service", old_ino};
+        assert_true(run_until(t->d, has_other_inode, &o));
+
+        struct instance *i = daemon_get_instance(t->d, "svc/a.service");
+        assert_int_not_equal(i->id, old_id);
+        assert_int_equal(i->n_samples, 1);
+        assert_int_equal(i->last.current_bytes, 200);
+        assert_int_equal(daemon_get_instance_count(t->d), 1);
+}
+
+static void test_daemon_memory_events_change_sampled_via_inotify(void **state)
+{
+        struct tree *t = *state;
+        char events[PATH_MAX * 2];
+
+        make_dir(t, "svc");
+        make_cgroup(t, "svc/a.service", "100\n");
+        write_policy(t, "a.json", POLICY_HOURLY("svc/*"));
+        start(t);
+
+        struct instance *i = daemon_get_instance(t->d, "svc/a.service");
+        assert_non_null(i);
+        assert_int_equal(i->n_samples, 1);
+        assert_int_equal(i->last.events.oom_kill, 0);
+
+        /* Rewritten in place, as the kernel's counters change. */
+        snprintf(events, sizeof(events), "%s/svc/a.service/memory.events", t->cg);
+        write_file(events, "low 0\nhigh 12\nmax 3\noom 1\noom_kill 1\n", "w");
+        struct samples_at_least two = {"svc/a.service", 2};
+        assert_true(run_until(t->d, has_samples, &two));
+        i = daemon_get_instance(t->d, "svc/a.service");
+        assert_int_equal(i->last.events.oom_kill, 1);
+        assert_int_equal(i->last.events.high, 12);
+
+        /* Appended: a key the kernel adds (oom_group_kill). */
+        write_file(events, "oom_group_kill 1\n", "a");
+        struct samples_at_least three = {"svc/a.service", 3};
+        assert_true(run_until(t->d, has_samples, &three));
+        i = daemon_get_instance(t->d, "svc/a.service");
+        assert_int_equal(i->last.events.oom_group_kill, 1);
+        assert_int_equal(i->n_event_samples, 2);
+        assert_int_equal(instance_ring_size(i), 3);
+}
+
+static void test_daemon_reload_invalid_policy_keeps_old_set(void **state)
+{
+        struct tree *t = *state;
+
+        make_dir(t, "svc");
+        make_dir(t, "other");
+        make_cgroup(t, "svc/a.service", "100\n");
+        make_cgroup(t, "other/b.service", "100\n");
+        write_policy(t, "a.json", POLICY_HOURLY("svc/*"));
+        start(t);
+
+        struct instance *a = daemon_get_instance(t->d, "svc/a.service");
+        assert_non_null(a);
+        uint64_t a_id = a->id;
+        const struct policy_set *before = t->d->policies;
+
+        /* An unknown key: the whole new set is refused, the running one stays. */
+        write_policy(t, "b.json", "{\"cgroup\": \"other/*\", \"levls\": {}}\n");
+        assert_int_equal(daemon_reload(t->d), -EINVAL);
+        assert_ptr_equal(t->d->policies, before);
+        assert_int_equal(t->d->policies->n_policies, 1);
+        assert_int_equal(daemon_get_instance_count(t->d), 1);
+        assert_ptr_equal(daemon_get_instance(t->d, "svc/a.service"), a);
+        assert_null(daemon_get_instance(t->d, "other/b.service"));
+
+        /* Fixed, and a's interval changed: a keeps its instance and state, b appears. */
+        write_policy(t, "b.json", POLICY_HOURLY("other/*"));
+        write_policy(t, "a.json",
+                     "{\"cgroup\": \"svc/*\", \"sample_interval\": \"30m\", "
+                     "\"forecast\": {\"window\": \"24h\"}}\n");
+        assert_int_equal(daemon_reload(t->d), 0);
+        assert_int_equal(t->d->policies->n_policies, 2);
+        assert_int_equal(daemon_get_instance_count(t->d), 2);
+
+        a = daemon_get_instance(t->d, "svc/a.service");
+        assert_non_null(a);
+        assert_int_equal(a->id, a_id);
+        assert_int_equal(a->n_samples, 1);
+        assert_int_equal(a->policy->sample_interval_usec, 30 * USEC_PER_MINUTE);
+        uint64_t due, now;
+        assert_int_equal(sd_event_source_get_time(a->timer, &due), 0);
+        assert_true(sd_event_now(t->d->event, CLOCK_MONOTONIC, &now) >= 0);
+        assert_true(due <= now + 30 * USEC_PER_MINUTE);
+        assert_true(due > now + 29 * USEC_PER_MINUTE);
+
+        struct instance *b = daemon_get_instance(t->d, "other/b.service");
+        assert_non_null(b);
+        assert_string_equal(b->policy->service, "b");
+}
+
+static void test_daemon_glob_two_levels(void **state)
+{
+        struct tree *t = *state;
+
+        make_dir(t, "kube");
+        make_dir(t, "kube/pod1");
+        make_cgroup(t, "kube/pod1/c1", "10\n");
+        write_policy(t, "pods.json", POLICY_HOURLY("kube/*/*"));
+        start(t);
+        assert_int_equal(daemon_get_instance_count(t->d), 1);
+        assert_non_null(daemon_get_instance(t->d, "kube/pod1/c1"));
+
+        /* A new pod, then a container in it: the pod directory got its own watch. */
+        make_dir(t, "kube/pod2");
+        run_until_idle(t->d);
+        assert_int_equal(daemon_get_instance_count(t->d), 1);
+        make_cgroup(t, "kube/pod2/c2", "20\n");
+        assert_true(run_until(t->d, has_instance, "kube/pod2/c2"));
+
+        /* Deeper or shallower directories are no match. */
+        make_cgroup(t, "kube/pod2/c2/deeper", "30\n");
+        run_until_idle(t->d);
+        assert_int_equal(daemon_get_instance_count(t->d), 2);
+        assert_null(daemon_get_instance(t->d, "kube/pod2"));
+
+        remove_cgroup(t, "kube/pod1");
+        assert_true(run_until(t->d, lacks_instance, "kube/pod1/c1"));
+        assert_int_equal(daemon_get_instance_count(t->d), 1);
+}
+
+static void test_daemon_overlap_first_policy_wins(void **state)
+{
+        struct tree *t = *state;
+
+        make_dir(t, "svc");
+        make_cgroup(t, "svc/a.service", "1\n");
+        write_policy(t, "b-specific.json", POLICY_HOURLY("svc/a.service"));
+        write_policy(t, "a-all.json", POLICY_HOURLY("svc/*"));
+        start(t);
+
+        struct instance *i = daemon_get_instance(t->d, "svc/a.service");
+        assert_non_null(i);
+        assert_string_equal(i->policy->service, "a-all");
+        assert_true(i->warned_overlap);
+        assert_int_equal(daemon_get_instance_count(t->d), 1);
+}
+
+static void test_daemon_format_status(void **state)
+{
+        struct tree *t = *state;
+        char *s;
+
+        make_dir(t, "svc");
+        write_policy(t, "checkout.json", POLICY_HOURLY("svc/*"));
+        start(t);
+        s = daemon_format_status(t->d);
+        assert_string_equal(s, "governing 0 cgroups; no cgroup matches the 1 policy yet");
+        free(s);
+
+        make_cgroup(t, "svc/a", "1\n");
+        make_cgroup(t, "svc/b", "1\n");
+        assert_true(run_until(t->d, has_instance, "svc/b"));
+        assert_true(run_until(t->d, has_instance, "svc/a"));
+        s = daemon_format_status(t->d);
+        assert_string_equal(s, "governing 2 cgroups; all ok");
+        free(s);
+
+        /* What decide will set; the worst is the highest level, then the nearest ETA. */
+        struct instance *a = daemon_get_instance(t->d, "svc/a");
+        struct instance *b = daemon_get_instance(t->d, "svc/b");
+        a->level = LEVEL_WARN;
+        a->eta_usec = 8 * USEC_PER_MINUTE + 30 * USEC_PER_SEC;
+        b->level = LEVEL_WARN;
+        b->eta_usec = 20 * USEC_PER_MINUTE;
+        s = daemon_format_status(t->d);
+        assert_string_equal(s, "governing 2 cgroups; worst: checkout warn, ETA 8m");
+        free(s);
+}
+
+static void test_instance_ring_keeps_newest(void **state)
+{
+        struct tree *t = *state;
+
+        make_dir(t, "svc");
+        make_cgroup(t, "svc/a", "1\n");
+        write_policy(t, "a.json",
+                     "{\"cgroup\": \"svc/*\", \"sample_interval\": \"1s\", "
+                     "\"forecast\": {\"window\": \"10s\"}}\n");
+        start(t);
+
+        struct instance *i = daemon_get_instance(t->d, "svc/a");
+        assert_non_null(i);
+        assert_int_equal(i->ring_cap, 10);
+        for (uint64_t k = 1; k <= 25; k++) {
+                struct sample s = {.t_usec = k * USEC_PER_SEC, .current_bytes = k};
+                assert_int_equal(instance_process_sample(t->d, i, &s, s.t_usec), 0);
+        }
+        assert_int_equal(instance_ring_size(i), 10);
+        assert_int_equal(instance_ring_get(i, 0)->current_bytes, 16);
+        assert_int_equal(instance_ring_get(i, 9)->current_bytes, 25);
+        assert_null(instance_ring_get(i, 10));
+        assert_int_equal(i->last.current_bytes, 25);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_daemon_instance_appears_and_vanishes, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_daemon_parent_created_late, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_daemon_recreated_cgroup_is_new_instance, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(
+                        test_daemon_memory_events_change_sampled_via_inotify, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_daemon_reload_invalid_policy_keeps_old_set,
+                                                setup, teardown),
+                cmocka_unit_test_setup_teardown(test_daemon_glob_two_levels, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_daemon_overlap_first_policy_wins, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_daemon_format_status, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_instance_ring_keeps_newest, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
