@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* memgovd: the daemon that runs the flow (probe → forecast → decide → effects) on one loop. */
 #include <getopt.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -166,6 +167,22 @@ static int open_root(const struct memgov_config *config, const struct daemon_arg
         return 0;
 }
 
+/*
+ * Each instance holds a directory fd and a PSI trigger fd, and sd-event polls with epoll
+ * (no select() limit): raise the soft fd limit to the hard one so that thousands of
+ * cgroups fit.
+ */
+static void bump_nofile(void)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_debug("cannot raise the open file limit: %m");
+}
+
 int main(int argc, char *argv[])
 {
         struct daemon_args args = {};
@@ -180,6 +197,7 @@ int main(int argc, char *argv[])
         if (r != 0)
                 return r > 0 ? 0 : 2;
         log_open();
+        bump_nofile();
 
         r = daemon_config_load(&args, &diag, &config);
         if (r < 0) {
