@@ -111,18 +111,33 @@ int policy_set_load_dir(const char *dir, struct diag *diag, struct policy_set **
         }
         free_names(names, n);
 
-        /* two policies on one service or one cgroup would fight over memory.high and dumps */
-        for (size_t j = 0; j < s->n_policies; j++)
-                for (size_t i = 0; i < j; i++) {
-                        const struct policy *a = s->policies[i], *b = s->policies[j];
+        r = policy_check_unique(s->policies, s->n_policies, diag);
+        if (r < 0)
+                return r;
+        if (bad || r > 0)
+                return -EINVAL;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
 
+int policy_check_unique(struct policy *const *policies, size_t n, struct diag *diag)
+{
+        int clashes = 0;
+
+        /* two policies on one service or one cgroup would fight over memory.high and dumps */
+        for (size_t j = 0; j < n; j++)
+                for (size_t i = 0; i < j; i++) {
+                        const struct policy *a = policies[i], *b = policies[j];
+
+                        if (strcmp(a->path, b->path) == 0)
+                                continue;
                         if (strcmp(a->service, b->service) == 0) {
                                 if (diag_add(diag,
                                              "%s: .service: \"%s\" is already the service of %s; "
                                              "service names must be unique",
                                              b->path, b->service, a->path) < 0)
                                         return -ENOMEM;
-                                bad = true;
+                                clashes++;
                         }
                         if (strcmp(a->cgroup, b->cgroup) == 0) {
                                 if (diag_add(diag,
@@ -130,13 +145,10 @@ int policy_set_load_dir(const char *dir, struct diag *diag, struct policy_set **
                                              "one cgroup, one policy",
                                              b->path, b->cgroup, a->path) < 0)
                                         return -ENOMEM;
-                                bad = true;
+                                clashes++;
                         }
                 }
-        if (bad)
-                return -EINVAL;
-        *ret = TAKE_PTR(s);
-        return 0;
+        return clashes;
 }
 
 /* ---- the daemon config ---------------------------------------------------------------- */

@@ -219,7 +219,7 @@ int pj_get_size(struct pj *c, struct json_object *obj, const char *key, bool all
                 if (r == -ERANGE)
                         bytes = UINT64_MAX - 1;
                 else if (r < 0 || (percent && !allow_share))
-                        GETTER_FAIL(c, old, "%s or a number of bytes%s, got %s", example,
+                        GETTER_FAIL(c, old, "%s, or a number of bytes%s, got %s", example,
                                     percent ? " (a share of the limit does not fit here)" : "",
                                     PJ_GOT(v));
                 else if (bytes == CGROUP_LIMIT_MAX)

@@ -15,7 +15,7 @@
 
 /* A size in a policy: absolute bytes, or a share of the instance's effective limit. */
 struct policy_size {
-        uint64_t bytes; /* used when permille == 0; 0 with permille == 0 means unset */
+        uint64_t bytes;    /* used when permille == 0; 0 with permille == 0 means unset */
         uint32_t permille; /* 1..1000: share of the effective limit */
 };
 
@@ -27,7 +27,7 @@ uint64_t policy_size_resolve(const struct policy_size *s, uint64_t limit_bytes);
  * unset, except the PSI and rate fields, which have has_* flags.
  */
 struct policy_level {
-        uint64_t eta_usec; /* forecast ETA lower bound <= this */
+        uint64_t eta_usec;       /* forecast ETA lower bound <= this */
         uint32_t usage_permille; /* current / effective limit >= this */
         bool has_psi_some_avg10;
         double psi_some_avg10_pct; /* PSI some avg10 >= this (percent) */
@@ -56,14 +56,14 @@ enum actuate_backend {
 };
 
 struct policy_memory_high {
-        enum memory_high_mode mode; /* default GUARD */
+        enum memory_high_mode mode;   /* default GUARD */
         enum actuate_backend backend; /* default AUTO */
-        struct policy_size fixed; /* mode FIXED: the value */
-        struct policy_size min; /* floor; default 10% of the limit */
-        uint64_t budget_usec; /* guard: time to leave for capture+degrade; default 2m */
-        uint64_t min_interval_usec; /* rate limit between changes; default 5s */
+        struct policy_size fixed;     /* mode FIXED: the value */
+        struct policy_size min;       /* floor; default 10% of the limit */
+        uint64_t budget_usec;         /* guard: time to leave for capture+degrade; default 2m */
+        uint64_t min_interval_usec;   /* rate limit between changes; default 5s */
         double livelock_psi_full_avg10_pct; /* default 60 */
-        uint64_t livelock_duration_usec; /* default 10s */
+        uint64_t livelock_duration_usec;    /* default 10s */
         bool reclaim; /* proactive memory.reclaim of page cache; default false */
 };
 
@@ -80,39 +80,41 @@ enum pprof_kind {
 };
 
 struct policy_pprof {
-        char *url; /* base URL, e.g. http://127.0.0.1:6060/debug/pprof; NULL: no pprof */
-        unsigned on_mask; /* EVENT_MASK()s that trigger a capture; default warn|critical */
+        char *url;           /* base URL, e.g. http://127.0.0.1:6060/debug/pprof; NULL: no pprof */
+        unsigned on_mask;    /* EVENT_MASK()s that trigger a capture; default warn|critical */
         unsigned kinds_mask; /* 1u << PPROF_*; default heap|goroutine|allocs */
-        uint64_t timeout_usec; /* per request; default 10s */
-        uint64_t max_bytes; /* per response; default 64M */
+        uint64_t timeout_usec;  /* per request; default 10s */
+        uint64_t max_bytes;     /* per response; default 64M */
         uint64_t cooldown_usec; /* per kind; default 60s */
-        uint32_t max_per_hour; /* default 20 */
-        uint64_t cpu_seconds; /* for PPROF_PROFILE; default 10 */
+        uint32_t max_per_hour;  /* default 20 */
+        uint64_t cpu_seconds;   /* for PPROF_PROFILE; default 10 */
 };
 
 struct policy_collector {
-        char **argv; /* NULL-terminated, owned; placeholders {pid} {pids} {cgroup} {dir} {service} */
-        unsigned on_mask; /* EVENT_MASK()s */
+        /* NULL-terminated, owned; placeholders {pid} {pids} {cgroup} {dir} {service} */
+        char **argv;
+        unsigned on_mask;      /* EVENT_MASK()s */
         uint64_t timeout_usec; /* default 60s */
-        bool per_process; /* run once per pid in cgroup.procs; default: once if no {pid} */
+        bool per_process;      /* run once per pid in cgroup.procs; default: once if no {pid} */
 };
 
 struct policy_webhook {
         char *url;
-        char *secret_file; /* NULL: unsigned (allowed only for http://127.0.0.0/8 and [::1]) */
-        unsigned events_mask; /* EVENT_MASK()s; default warn|degrade|critical|recovered */
-        uint64_t timeout_usec; /* per attempt; default 2s */
+        char *secret_file;      /* NULL: unsigned (allowed only for http://127.0.0.0/8 and [::1]) */
+        unsigned events_mask;   /* EVENT_MASK()s; default warn|degrade|critical|recovered */
+        uint64_t timeout_usec;  /* per attempt; default 2s */
         uint64_t deadline_usec; /* give up after; default 20s */
 };
 
 struct policy {
-        char *path; /* the file it was read from (for messages) */
+        char *path;    /* the file it was read from (for messages) */
         char *service; /* name, [A-Za-z0-9_.-]+; default: file name without .json */
-        char *cgroup; /* path or glob relative to the cgroup root, no leading '/' */
-        uint64_t sample_interval_usec; /* default 1s */
-        uint64_t forecast_window_usec; /* default 5m */
+        char *cgroup;  /* path or glob relative to the cgroup root, no leading '/' */
+        uint64_t sample_interval_usec;  /* default 1s */
+        uint64_t forecast_window_usec;  /* default 5m */
         uint64_t forecast_horizon_usec; /* default 30m; also the false-alarm horizon */
-        struct policy_level levels[_LEVEL_MAX]; /* [LEVEL_WARN..LEVEL_CRITICAL]; [LEVEL_OK] unused */
+        /* [LEVEL_WARN..LEVEL_CRITICAL]; [LEVEL_OK] unused */
+        struct policy_level levels[_LEVEL_MAX];
         uint64_t hold_usec; /* hysteresis: all conditions clear this long to leave; default 60s */
         struct policy_memory_high memory_high;
         struct policy_pprof pprof;
@@ -129,8 +131,8 @@ struct policy_set {
 
 /* The daemon's own config file (memgovd --config FILE), JSON. */
 struct memgov_config {
-        char *policy_dir; /* default /etc/memgov/policies.d */
-        char *state_dir; /* default /var/lib/memgov */
+        char *policy_dir;  /* default /etc/memgov/policies.d */
+        char *state_dir;   /* default /var/lib/memgov */
         char *runtime_dir; /* default /run/memgov (status socket) */
         char *cgroup_root; /* NULL: the cgroup2 mount found in /proc/self/mountinfo */
         char *listen; /* optional TCP address "127.0.0.1:9464" for /metrics; NULL: socket only */
@@ -161,6 +163,14 @@ DEFINE_FREE_FUNC(policy)
 int policy_set_load_dir(const char *dir, struct diag *diag, struct policy_set **ret);
 
 struct policy_set *policy_set_free(struct policy_set *s);
+
+/*
+ * Report every pair of policies[0..n) that shares a service name or a cgroup string, as
+ * "FILE: .service: …" / "FILE: .cgroup: …" naming both files (policies read from the same
+ * path are not compared). The check policy_set_load_dir() makes; memgovctl check-policy
+ * makes it over the files it is given. Returns the number of clashes, or -ENOMEM.
+ */
+int policy_check_unique(struct policy *const *policies, size_t n, struct diag *diag);
 DEFINE_FREE_FUNC(policy_set)
 
 /*

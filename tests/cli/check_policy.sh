@@ -76,6 +76,13 @@ cp "$src/policies/examples/batch-job.json" "$tmp/good.json"
 run "mixed good and bad" 1 'nocgroup.json: .cgroup: required (a path or glob relative to the cgroup root, e.g. "system.slice/app.service")
 ' good.json nocgroup.json
 
+# Clashes between files are found as memgovd finds them in its directory.
+printf '{ "service": "billing", "cgroup": "system.slice/billing.service" }\n' >"$tmp/billing.json"
+printf '{ "service": "billing", "cgroup": "system.slice/billing-v2.service" }\n' >"$tmp/billing-v2.json"
+run "same service in two files" 1 'billing-v2.json: .service: "billing" is already the service of billing.json; service names must be unique
+' billing.json billing-v2.json
+run "one file given twice is no clash" 0 "" billing.json billing.json
+
 run "missing file" 1 'absent.json: cannot read: No such file or directory
 ' absent.json
 

@@ -461,7 +461,7 @@ static const struct bad_case bad_cases[] = {
         {"pprof numbers",
          "{\"cgroup\": \"a\", \"pprof\": {\"url\": \"http://127.0.0.1:6060\", \"max_per_hour\": "
          "1.5, \"cpu_seconds\": 0, \"max_bytes\": \"10%\"}}",
-         {"svc.json: .pprof.max_bytes: expected a size like \"64M\" or a number of bytes (a "
+         {"svc.json: .pprof.max_bytes: expected a size like \"64M\", or a number of bytes (a "
           "share of the limit does not fit here), got \"10%\"",
           "svc.json: .pprof.max_per_hour: expected a whole number, got 1.5",
           "svc.json: .pprof.cpu_seconds: must be between 1 and 300, got 0"}},
@@ -482,7 +482,7 @@ static const struct bad_case bad_cases[] = {
          "{\"cgroup\": \"a\", \"memory_high\": {\"min\": \"lots\", \"fixed\": \"max\"}}",
          {"svc.json: .memory_high.fixed: expected a size like \"256M\" or \"80%\"; \"max\" "
           "does not fit here",
-          "svc.json: .memory_high.min: expected a size like \"256M\" or \"80%\" or a number of "
+          "svc.json: .memory_high.min: expected a size like \"256M\" or \"80%\", or a number of "
           "bytes, got \"lots\""}},
         {"collector argv",
          "{\"cgroup\": \"a\", \"collectors\": [{\"argv\": [\"./gcore\", \"{pdi}\", 3]}, {}, 5]}",
@@ -810,6 +810,31 @@ static void test_policy_set_load_dir_rejects_duplicates(void **state)
         tmpdir_free(dir);
 }
 
+static void test_policy_check_unique_names_both_files(void **state)
+{
+        (void)state;
+        struct policy *p[3] = {
+                load_ok("a.json", "{\"service\": \"x\", \"cgroup\": \"a\"}"),
+                load_ok("b.json", "{\"service\": \"x\", \"cgroup\": \"b\"}"),
+                load_ok("a.json", "{\"service\": \"x\", \"cgroup\": \"a\"}"),
+        };
+        struct diag d = {};
+
+        /* a.json read twice is the same file, not a clash; b.json clashes with both */
+        assert_int_equal(policy_check_unique(p, 3, &d), 2);
+        assert_lines("unique", &d,
+                     (const char *const[]){"b.json: .service: \"x\" is already the service of "
+                                           "a.json; service names must be unique",
+                                           "a.json: .service: \"x\" is already the service of "
+                                           "b.json; service names must be unique",
+                                           NULL});
+        diag_clear(&d);
+        assert_int_equal(policy_check_unique(p, 1, &d), 0);
+        assert_int_equal(d.n_lines, 0);
+        for (size_t i = 0; i < 3; i++)
+                policy_free(p[i]);
+}
+
 static void test_policy_set_load_dir_missing(void **state)
 {
         (void)state;
@@ -1042,6 +1067,7 @@ int main(void)
                 cmocka_unit_test(test_policy_set_load_dir_empty_is_valid),
                 cmocka_unit_test(test_policy_set_load_dir_all_or_nothing),
                 cmocka_unit_test(test_policy_set_load_dir_rejects_duplicates),
+                cmocka_unit_test(test_policy_check_unique_names_both_files),
                 cmocka_unit_test(test_policy_set_load_dir_missing),
                 cmocka_unit_test(test_memgov_config_load_defaults),
                 cmocka_unit_test(test_memgov_config_load_example_and_values),
