@@ -242,6 +242,14 @@ int status_write_json(FILE *out, const struct status_daemon *d, const struct sta
         return fflush(out) != 0 || ferror(out) ? -EIO : 0;
 }
 
+int status_write_message(FILE *out, bool ok, const char *text)
+{
+        fprintf(out, "{\"ok\":%s,\"%s\":", ok ? "true" : "false", ok ? "message" : "error");
+        put_string(out, text ? text : "");
+        fputs("}\n", out);
+        return fflush(out) != 0 || ferror(out) ? -EIO : 0;
+}
+
 /* ---- Reading -------------------------------------------------------------------------- */
 
 struct reader {
@@ -551,6 +559,39 @@ fail:
         else
                 free(r.error);
         return -EINVAL;
+}
+
+int status_parse_message(const char *buf, size_t len, bool *ret_ok, char **ret_text)
+{
+        _cleanup_(json_object_putp) struct json_object *root = NULL;
+        struct json_object *ok, *text;
+        struct json_tokener *tok;
+        char *t;
+
+        if (len > INT32_MAX)
+                return -EINVAL;
+        tok = json_tokener_new();
+        if (!tok)
+                return -ENOMEM;
+        root = json_tokener_parse_ex(tok, buf, (int)len);
+        if (json_tokener_get_error(tok) != json_tokener_success) {
+                json_object_put(root);
+                root = NULL;
+        }
+        json_tokener_free(tok);
+        if (!root || !json_object_is_type(root, json_type_object) ||
+            !json_object_object_get_ex(root, "ok", &ok) ||
+            !json_object_is_type(ok, json_type_boolean))
+                return -EINVAL;
+        text = member(root, json_object_get_boolean(ok) ? "message" : "error");
+        t = strdup(text && json_object_is_type(text, json_type_string)
+                           ? json_object_get_string(text)
+                           : "");
+        if (!t)
+                return -ENOMEM;
+        *ret_ok = json_object_get_boolean(ok);
+        *ret_text = t;
+        return 0;
 }
 
 static void instance_clear(struct status_instance *i)

@@ -135,6 +135,19 @@ struct status_doc *status_doc_free(struct status_doc *doc);
 DEFINE_FREE_FUNC(status_doc)
 
 /*
+ * The answer object of the API's POST routes and of every error: {"ok":true,"message":M}
+ * or {"ok":false,"error":M}, and a newline. text may be NULL (written as ""). Returns 0 or
+ * -EIO.
+ */
+int status_write_message(FILE *out, bool ok, const char *text);
+
+/*
+ * Read such an answer: *ret_ok and the text (malloc'ed, "" when absent). Returns 0, or
+ * -EINVAL when buf is not such an object (nothing is set), -ENOMEM.
+ */
+int status_parse_message(const char *buf, size_t len, bool *ret_ok, char **ret_text);
+
+/*
  * The table memgovctl status prints: a header line about the daemon, then one row per
  * instance: SERVICE CGROUP USAGE/LIMIT ETA LEVEL MEMORY.HIGH LAST EVENT. Cgroup paths
  * longer than 48 characters are shortened in the middle unless full is set. Returns 0 or
