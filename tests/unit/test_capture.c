@@ -568,6 +568,44 @@ static void test_capture_leaky_heap_pair(void **state)
         outcome_clear(&cur);
 }
 
+/* Goroutine-leak mode: the goroutines that grew are parked in main.stuckWorker. */
+static void test_capture_leaky_goroutine_pair(void **state)
+{
+        struct world *w = *state;
+        struct policy_pprof pprof = {};
+        struct capture_request req = {
+                .service = "leaky",
+                .event = "warn",
+                .realtime_usec = T0,
+                .pprof = &pprof,
+                .kinds_mask = 1u << PPROF_GOROUTINE,
+                .cgroup_fd = -1,
+                .proc_fd = -1,
+        };
+        struct outcome base = {}, cur = {};
+
+        start_leaky(w, "goroutine", "20");
+        pprof.url = w->url;
+        capture_now(w, &req, &base);
+        assert_int_equal(base.error, 0);
+        assert_false(base.paired);
+
+        sleep(2);
+        req.event = "degrade";
+        req.realtime_usec = T0 + 2 * USEC_PER_SEC;
+        req.base_dir = base.dir;
+        capture_now(w, &req, &cur);
+        assert_int_equal(cur.error, 0);
+        assert_int_equal(cur.n_failed, 0);
+        assert_true(cur.paired);
+        assert_string_equal(cur.top_goroutine_growth, "main.stuckWorker");
+        assert_string_equal(cur.top_suspect, "main.stuckWorker");
+        assert_gzip(cur.dir, "goroutine.pb.gz");
+        assert_manifest_sums(cur.dir);
+        outcome_clear(&base);
+        outcome_clear(&cur);
+}
+
 /* A server that accepts connections (the kernel does) and never answers. */
 static int hanging_server(uint16_t *ret_port)
 {
@@ -829,6 +867,7 @@ int main(void)
                 cmocka_unit_test(test_capture_pair_roles),
                 cmocka_unit_test(test_capture_expand_argv),
                 cmocka_unit_test_setup_teardown(test_capture_leaky_heap_pair, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_capture_leaky_goroutine_pair, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_capture_hanging_endpoint_times_out, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_capture_oversized_response_is_cut, setup,
