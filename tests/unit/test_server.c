@@ -186,6 +186,7 @@ struct call {
         const char *host;   /* with socket NULL; default 127.0.0.1 */
         const char *path;
         size_t body_bytes; /* a body of that many 'x' */
+        bool expect;       /* send "Expect: 100-continue": the body waits for the server */
         /* Results. */
         int curl_code;
         long status;
@@ -230,6 +231,7 @@ static void call_perform(struct call *c)
 {
         CURL *e = curl_easy_init();
         char url[256];
+        struct curl_slist *headers = NULL;
         char *body = NULL;
         char *ct = NULL;
 
@@ -261,11 +263,16 @@ static void call_perform(struct call *c)
                 curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)c->body_bytes);
         } else if (strcmp(c->method, "GET") != 0)
                 curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c->method);
+        if (c->expect) {
+                headers = curl_slist_append(NULL, "Expect: 100-continue");
+                curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+        }
         c->curl_code = (int)curl_easy_perform(e);
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &c->status);
         if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
                 c->content_type = strdup(ct);
         curl_easy_cleanup(e);
+        curl_slist_free_all(headers);
         free(body);
 }
 
@@ -491,7 +498,11 @@ static void test_server_bad_requests(void **state)
                  400,
                  NULL,
                  "expected /v1/dump/SERVICE"},
-                {{.method = "POST", .path = "/v1/reload", .body_bytes = SERVER_MAX_BODY_BYTES + 1},
+                /* Refused from its Content-Length, before the body is sent. */
+                {{.method = "POST",
+                  .path = "/v1/reload",
+                  .body_bytes = SERVER_MAX_BODY_BYTES + 1,
+                  .expect = true},
                  413,
                  NULL,
                  "too large"},
