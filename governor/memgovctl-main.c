@@ -13,6 +13,7 @@ const struct ctl_command ctl_commands[] = {
         {"status", "[--json]  what the running memgovd governs now", ctl_status},
         {"dump", "SERVICE  ask memgovd to capture SERVICE now", ctl_dump},
         {"reload", "ask memgovd to reload its config and policies", ctl_reload},
+        {"capture", "--url URL --service NAME  capture Go profiles into a dump now", ctl_capture},
         {NULL, NULL, NULL},
 };
 
