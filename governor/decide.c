@@ -30,15 +30,15 @@ void decide_init(struct decide_state *st)
 
 /*
  * The conditions of one level that hold now (DECIDE_CONDITION bits). PSI conditions need a
- * pressure source; usage needs a limit. The ETA condition counts after DECIDE_ETA_CONFIRM
- * samples in a row (the streak is kept by the caller).
+ * pressure source; usage needs a limit. The caller says whether the ETA condition has been
+ * confirmed (decide.h).
  */
 static unsigned level_conditions(const struct policy_level *pl, const struct forecast *f,
-                                 uint32_t eta_streak)
+                                 bool eta_confirmed)
 {
         unsigned c = 0;
 
-        if (pl->eta_usec > 0 && eta_streak >= DECIDE_ETA_CONFIRM)
+        if (pl->eta_usec > 0 && eta_confirmed)
                 c |= DECIDE_CONDITION(DECIDE_REASON_ETA);
         if (pl->usage_permille > 0 && !(f->flags & FORECAST_NO_LIMIT) &&
             f->usage_permille >= pl->usage_permille)
@@ -82,7 +82,10 @@ void decide_update(struct decide_state *st, const struct policy *p, const struct
                                  f->eta_lower_usec <= pl->eta_usec;
 
                 st->eta_streak[l] = eta_holds ? MIN(st->eta_streak[l] + 1, UINT32_MAX - 1) : 0;
-                d.conditions[l] = level_conditions(pl, f, st->eta_streak[l]);
+                bool confirmed = st->eta_streak[l] >= DECIDE_ETA_CONFIRM ||
+                                 (st->eta_streak[l] >= 1 && st->has_prev &&
+                                  now - st->prev_usec >= DECIDE_ETA_CONFIRM_USEC);
+                d.conditions[l] = level_conditions(pl, f, confirmed);
                 if (d.conditions[l])
                         target = (enum level)l;
         }
@@ -112,6 +115,8 @@ void decide_update(struct decide_state *st, const struct policy *p, const struct
         }
 
         d.level = st->level;
+        st->has_prev = true;
+        st->prev_usec = now;
         /* Intents for the effects (memory.high, …) are computed here, from d, f and p. */
         *ret = d;
 }

@@ -11,6 +11,13 @@
 #include "memgov/macro.h"
 
 /*
+ * Growth counts when the slope exceeds this many standard errors (scaled up for short fits
+ * like Student's t). Stricter than the 2 of the band: the test runs at every sample for as
+ * long as the daemon runs, and an alarm from noise is what memgov must not raise.
+ */
+#define GROWTH_SIGMAS 3.0
+
+/*
  * A lower bound counts only when the growth behind it has been seen for at least 1/this of
  * it (see forecast_update()).
  */
@@ -18,6 +25,9 @@
 
 /* Exponential averages of PSI and event rates: the kernel's avg10 time constant. */
 #define AVG10_TAU_S 10.0
+
+/* The window spans at least this many sample intervals. */
+#define WINDOW_MIN_SAMPLES 20
 
 /* The fit needs this many envelope points (buckets) before its slope is an estimate. */
 #define FIT_MIN_POINTS 4
@@ -40,9 +50,13 @@
 
 /*
  * Throttled: usage within 1/32 (3%) of memory.high while memory.events high climbs at least
- * this fast (events/s, 10 s average).
+ * this fast (events/s, 10 s average) and, where PSI is known, tasks stall on memory at least
+ * this share of the time (some avg10, %): the kernel's penalty for charges over high is a
+ * memory stall. Charges over high from a service that has stopped growing (churn) stall
+ * little.
  */
-#define THROTTLE_MIN_RATE 0.05
+#define THROTTLE_MIN_RATE     0.05
+#define THROTTLE_MIN_PSI_SOME 5.0
 
 static double usec_to_s(uint64_t usec)
 {
@@ -109,6 +123,24 @@ void forecast_init(struct forecast_state *st, const struct policy *p)
                 p && p->sample_interval_usec ? p->sample_interval_usec : USEC_PER_SEC;
         st->bucket_usec = MAX(st->window_usec / (FORECAST_BUCKETS - 2), USEC_PER_MSEC);
         st->envelope_span = 1;
+}
+
+/*
+ * A regression over fewer than WINDOW_MIN_SAMPLES points says little: when samples come
+ * further apart than the policy's window allows for (a trace recorded every 30 s replayed
+ * with a 5 min window), widen the window. Decided on the first intervals seen, so that
+ * little history is lost; later changes of pace are left alone.
+ */
+static void fit_window_to_interval(struct forecast_state *st, uint64_t interval_usec)
+{
+        if (st->n_samples > 3)
+                return;
+        uint64_t want = WINDOW_MIN_SAMPLES * interval_usec;
+        if (want <= st->window_usec)
+                return;
+        st->window_usec = want;
+        st->bucket_usec = MAX(want / (FORECAST_BUCKETS - 2), USEC_PER_MSEC);
+        forget_history(st);
 }
 
 void forecast_set_policy(struct forecast_state *st, const struct policy *p)
@@ -346,11 +378,29 @@ static void ols(const double *x, const double *y, uint32_t n, double inflate,
 
         double b = sxy / sxx, sse = MAX(syy - b * sxy, 0.0);
 
+        /*
+         * Residuals that follow each other (a GC phase, a burst, the envelope holding a peak)
+         * carry less information than their number says: scale the error by the usual AR(1)
+         * factor sqrt((1 + rho) / (1 - rho)) of the lag-1 autocorrelation rho.
+         */
+        double r_prev = 0, c0 = 0, c1 = 0;
+        for (uint32_t i = 0; i < n; i++) {
+                double r = y[i] - my - b * (x[i] - mx);
+                c0 += r * r;
+                if (i > 0)
+                        c1 += r * r_prev;
+                r_prev = r;
+        }
+        double rho = c0 > 0 ? MIN(MAX(c1 / c0, 0.0), 0.9) : 0;
+        inflate = MAX(inflate, sqrt((1 + rho) / (1 - rho)));
+
         ret->valid = true;
         ret->n = n;
         ret->slope = b;
         ret->se = sqrt(sse / (n - 2) / sxx) * inflate;
         ret->at_origin = my - b * mx;
+        ret->mean_x = mx;
+        ret->resid_sd = sqrt(sse / (n - 2));
         ret->dof = MAX((double)n / inflate / inflate - 2, 1.0);
 }
 
@@ -366,7 +416,12 @@ static void maybe_restart(struct forecast_state *st, uint64_t now_usec, struct f
                 pxy[FORECAST_BUCKETS + 1], pyy[FORECAST_BUCKETS + 1];
         double mx = 0, my = 0;
 
-        if (n < 2 * CP_MIN_SEGMENT)
+        /*
+         * Each side needs CP_MIN_SEGMENT independent points: with an envelope over several
+         * buckets (a sawtooth), that many spans, since neighbours share their maximum.
+         */
+        uint32_t min_seg = CP_MIN_SEGMENT * st->envelope_span;
+        if (n < 2 * min_seg)
                 return;
 
         for (uint32_t i = 0; i < n; i++) {
@@ -418,7 +473,7 @@ static void maybe_restart(struct forecast_state *st, uint64_t now_usec, struct f
 
         double best = one;
         uint32_t best_j = 0;
-        for (uint32_t j = CP_MIN_SEGMENT; j + CP_MIN_SEGMENT <= n; j++) {
+        for (uint32_t j = min_seg; j + min_seg <= n; j++) {
                 double two = SEG(0, j).sse + SEG(j, n).sse;
                 if (two < best) {
                         best = two;
@@ -428,15 +483,15 @@ static void maybe_restart(struct forecast_state *st, uint64_t now_usec, struct f
         if (best_j == 0 || best >= CP_GAIN * one)
                 return;
 
-        /*
-         * Growth that took off is not a new regime to start over from: the old part is the
-         * evidence that it is real, and the acceleration test in forecast_update() follows
-         * the recent slope. Restart on steps, drops and growth that slowed or stopped.
-         */
         struct seg left = SEG(0, best_j), right = SEG(best_j, n);
 #undef SEG
-        double inflate = sqrt((double)st->envelope_span);
-        if (right.slope - left.slope > 2 * inflate * sqrt(left.se * left.se + right.se * right.se))
+
+        /*
+         * The new regime must be one: a right segment that still straddles the change (a
+         * step one bucket ago) fits its own line badly; wait for the buckets after it.
+         */
+        double var_right = right.sse / (n - best_j - 2), var_left = left.sse / (best_j - 2);
+        if (var_right > 4 * MAX(var_left, floor_sd * floor_sd))
                 return;
 
         /* env[j] is closed bucket j: drop the buckets before it. */
@@ -494,6 +549,32 @@ static void ingest(struct forecast_state *st, uint64_t t_usec, double level, dou
 }
 
 /*
+ * How long the growth has been going on, in seconds: from the last time the envelope was
+ * near its low point of the fit to the first time after that it came near its high point
+ * (near: within tol, the noise of a bucket maximum). A leak still growing is as old as the
+ * distance from its start to now (to the regime's start when the low is the oldest point,
+ * regime_x); a step or a burst that stopped rising is only as old as its rise, however long
+ * ago that was.
+ */
+static double growth_age(const double *x, const double *y, uint32_t n, double tol, double regime_x)
+{
+        double lo = y[0], hi = y[0];
+        uint32_t i_lo = 0, i_hi;
+
+        for (uint32_t i = 1; i < n; i++) {
+                lo = MIN(lo, y[i]);
+                hi = MAX(hi, y[i]);
+        }
+        for (uint32_t i = 0; i < n; i++)
+                if (y[i] <= lo + tol)
+                        i_lo = i;
+        for (i_hi = i_lo; i_hi < n - 1 && y[i_hi] < hi - tol; i_hi++)
+                ;
+        double from = i_lo == 0 ? MIN(regime_x, x[0]) : x[i_lo];
+        return MAX(x[i_hi] - from, 0.0);
+}
+
+/*
  * Seconds until the level (lvl0, growing at rate) reaches the limit, when page cache stops
  * growing once memory.current (cur0, growing at cur_rate) meets the limit: from then on the
  * level grows only at tail_rate, the growth of what is not page cache. INFINITY: never.
@@ -542,6 +623,8 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
 
                 if (st->has_prev && s->t_usec - st->prev_t_usec > st->window_usec)
                         forget_history(st);
+                else if (st->has_prev)
+                        fit_window_to_interval(st, s->t_usec - st->prev_t_usec);
                 update_counters(st, s, dt_s, &f);
                 /* The OOM killer struck: what was growing is gone, the fit starts over. */
                 if (f.oom_kills > 0)
@@ -557,7 +640,11 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
                 bool near_high = (s->has & SAMPLE_HAS_HIGH) && s->high_bytes != CGROUP_LIMIT_MAX &&
                                  (!has_limit || s->high_bytes < limit) &&
                                  s->current_bytes + s->high_bytes / 32 >= s->high_bytes;
-                bool throttling = near_high && st->high_rate >= THROTTLE_MIN_RATE;
+                bool stalled = !(s->has & (SAMPLE_HAS_PSI_SOME | SAMPLE_HAS_PSI_AVG)) ||
+                               ((s->has & SAMPLE_HAS_PSI_AVG)
+                                        ? s->pressure.some.avg10_pct
+                                        : st->psi_some_avg10) >= THROTTLE_MIN_PSI_SOME;
+                bool throttling = near_high && st->high_rate >= THROTTLE_MIN_RATE && stalled;
                 if (throttling && !st->throttled)
                         st->pre_throttle_slope = st->last_slope_hi;
                 else if (!throttling)
@@ -631,9 +718,11 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
 
         /*
          * Half a window before the first ETA: a fit over less cannot tell the first ramp of
-         * a GC cycle, or of a burst, from a leak.
+         * a GC cycle, or of a burst, from a leak. And three envelope spans at least: the
+         * envelope repeats a maximum over its span, so fewer are not three independent
+         * points (after a restart, a slow sawtooth waits for three cycles).
          */
-        if (n < FIT_MIN_POINTS || !fl.valid ||
+        if (n < MAX(FIT_MIN_POINTS, 3 * st->envelope_span) || !fl.valid ||
             s->t_usec - st->history_start_usec < st->window_usec / 2) {
                 f.flags |= FORECAST_WARMING_UP;
                 st->last_slope_hi = st->throttled ? st->pre_throttle_slope : 0;
@@ -660,27 +749,46 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
                 double point, hi, lo; /* bytes/s */
                 double from;          /* the level it starts from */
                 double age_s;         /* how long this growth has been observed */
+                double spread;        /* bytes: the envelope's scatter around its line */
         } cand[3] = {};
 
+        /*
+         * How long the growth has been seen: when one line fits the envelope within its
+         * noise, the growth is spread over the whole regime; when it does not, the growth
+         * came in a part of it (a step, a burst) and only that part counts.
+         */
+        double regime_s = usec_to_s(f.regime_usec);
+        double floor_sd = MAX(0.5 * st->step_scale, 1e-3 * fabs(level));
+        double age_s = fl.resid_sd <= 2 * floor_sd
+                               ? regime_s
+                               : growth_age(x, yl, n, st->step_scale, -regime_s);
         double k = t_quantile(fl.dof);
-        if (fl.slope > 0 && fl.slope > k * fl.se)
+        if (fl.slope > 0 && fl.slope > GROWTH_SIGMAS * k / 2 * fl.se)
                 cand[0] = (struct candidate){
                         .ok = true,
                         .point = fl.slope,
                         .hi = fl.slope + k * fl.se,
                         .lo = fl.slope - k * fl.se,
                         .from = MAX(env_now, level),
-                        .age_s = usec_to_s(f.regime_usec),
+                        .age_s = age_s,
+                        .spread = fl.resid_sd,
                 };
 
+        /*
+         * The recent part: a fifth of the window, at least 3 points and 4 envelope spans (the
+         * envelope repeats its maximum over a span: fewer spans are too few independent
+         * points to call anything an acceleration).
+         */
         uint32_t m =
                 (uint32_t)MAX(3.0, ceil((double)st->window_usec / 5 / (double)st->bucket_usec));
+        m = MAX(m, 4 * st->envelope_span);
         if (n >= m + 3) {
                 struct forecast_fit sh;
                 ols(x + (n - m), yl + (n - m), m, inflate, &sh);
                 double ks = t_quantile(sh.dof);
-                if (sh.valid && sh.slope > ks * sh.se &&
-                    sh.slope - fl.slope > ks * sqrt(sh.se * sh.se + fl.se * fl.se)) {
+                if (sh.valid && sh.slope > GROWTH_SIGMAS * ks / 2 * sh.se &&
+                    sh.slope - fl.slope >
+                            GROWTH_SIGMAS * ks / 2 * sqrt(sh.se * sh.se + fl.se * fl.se)) {
                         f.flags |= FORECAST_ACCELERATING;
                         f.slope_bytes_per_s = sh.slope;
                         cand[1] = (struct candidate){
@@ -689,7 +797,8 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
                                 .hi = sh.slope + ks * sh.se,
                                 .lo = sh.slope - ks * sh.se,
                                 .from = MAX(MAX(sh.at_origin, env_now), level),
-                                .age_s = -x[n - m],
+                                .age_s = age_s,
+                                .spread = sh.resid_sd,
                         };
                 }
         }
@@ -726,7 +835,12 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
                 /* Under throttling the level itself is held: no page cache reasoning. */
                 double cr = st->throttled ? 0 : cur_rate;
                 double t_hi = st->throttled ? cd->hi : MIN(tail_hi, cd->hi);
-                double lb = eta_piecewise(L, cd->from, cd->hi, cur0, cr, t_hi);
+                /*
+                 * The pessimistic bound starts from the upper prediction band of the peaks
+                 * (line + 2 residual deviations): the OOM comes with the first peak that
+                 * reaches the limit, not when the fitted line does.
+                 */
+                double lb = eta_piecewise(L, cd->from + 2 * cd->spread, cd->hi, cur0, cr, t_hi);
 
                 /*
                  * Persistence: a rise seen for S goes on for another 2S with probability 1/3
@@ -740,8 +854,8 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
                 lower = MIN(lower, s_to_usec(lb));
                 if (cd->point > 0) {
                         double t_pt = st->throttled ? cd->point : MIN(tail, cd->point);
-                        uint64_t pt =
-                                s_to_usec(eta_piecewise(L, cd->from, cd->point, cur0, cr, t_pt));
+                        double e = eta_piecewise(L, cd->from, cd->point, cur0, cr, t_pt);
+                        uint64_t pt = s_to_usec(e);
                         /* the most recent growth leads: acceleration over the whole fit */
                         if (c == 1 || point == USEC_INFINITY)
                                 point = pt;

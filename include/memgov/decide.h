@@ -7,9 +7,11 @@
  *   - A level's conditions are the policy's (struct policy_level): the forecast ETA lower
  *     bound <= eta, usage >= usage, PSI some/full avg10 >= psi_*_avg10, memory.events high /
  *     max rates >= *_rate. A level holds when ANY of its set conditions holds.
- *   - The ETA condition must hold on DECIDE_ETA_CONFIRM consecutive samples before it counts:
- *     a single sample (a spike, a torn read) never enters a level by forecast alone. The
- *     others are already averaged (PSI avg10, 10 s event rates) or plain facts (usage).
+ *   - The ETA condition must hold on DECIDE_ETA_CONFIRM consecutive samples before it counts
+ *     (or on one that comes DECIDE_ETA_CONFIRM_USEC or more after the previous sample, so
+ *     that slow sampling does not delay a critical ETA by a whole interval): a single sample
+ *     (a spike, a torn read) never enters a level by forecast alone. The other conditions are
+ *     already averaged (PSI avg10, 10 s event rates) or plain facts (usage).
  *   - The level is the highest whose conditions hold. It rises at once; it falls only when
  *     all conditions of the current level have been clear for the policy's hold time, and
  *     then to the highest level whose conditions hold (possibly ok: "recovered").
@@ -21,10 +23,13 @@
 
 #include "memgov/forecast.h"
 #include "memgov/level.h"
+#include "memgov/macro.h"
 #include "memgov/policy.h"
 
-/* Samples in a row the ETA condition must hold on before it enters a level. */
+/* Samples in a row the ETA condition must hold on before it enters a level ... */
 #define DECIDE_ETA_CONFIRM 2
+/* ... unless the sample comes this long after the previous one. */
+#define DECIDE_ETA_CONFIRM_USEC (5 * USEC_PER_SEC)
 
 /* Why a level holds or changed. Names are part of `memgovctl replay` output. */
 enum decide_reason {
@@ -49,6 +54,8 @@ struct decide_state {
         bool clearing;                   /* the current level's conditions are all clear ... */
         uint64_t clear_since_usec;       /* ... since then */
         uint32_t eta_streak[_LEVEL_MAX]; /* samples in a row with ETA lower bound <= eta */
+        bool has_prev;
+        uint64_t prev_usec; /* the previous forecast's time */
 };
 
 struct decision {

@@ -126,6 +126,8 @@ struct forecast_fit {
         double slope;     /* bytes/s */
         double se;        /* standard error of the slope, bytes/s */
         double at_origin; /* fitted value now */
+        double mean_x;    /* mean time of the points, seconds relative to now (<= 0) */
+        double resid_sd;  /* standard deviation of the residuals, bytes */
         double dof;       /* effective degrees of freedom */
 };
 
