@@ -269,6 +269,7 @@ static void help(FILE *f)
                    "  --seed N            generator seed (default 1)\n"
                    "  --scale F           share of each family's traces to make, 0 < F <= 1\n"
                    "  --memgov-only       skip the peer rules (profiling)\n"
+                   "  --verbose           one line per trace for memgov on stderr\n"
                    "  --update-doc FILE   write the tables into FILE (docs/benchmarks.md)\n\n"
                    "Example:\n"
                    "  build/bench/forecast/bench-forecast --update-doc docs/benchmarks.md\n");
@@ -276,7 +277,16 @@ static void help(FILE *f)
 
 int main(int argc, char *argv[])
 {
-        enum { ARG_POLICY = 0x100, ARG_CORPUS, ARG_REAL, ARG_SEED, ARG_SCALE, ARG_DOC, ARG_ONLY };
+        enum {
+                ARG_POLICY = 0x100,
+                ARG_CORPUS,
+                ARG_REAL,
+                ARG_SEED,
+                ARG_SCALE,
+                ARG_DOC,
+                ARG_ONLY,
+                ARG_VERBOSE,
+        };
         static const struct option options[] = {
                 {"help", no_argument, NULL, 'h'},
                 {"policy", required_argument, NULL, ARG_POLICY},
@@ -286,6 +296,7 @@ int main(int argc, char *argv[])
                 {"scale", required_argument, NULL, ARG_SCALE},
                 {"update-doc", required_argument, NULL, ARG_DOC},
                 {"memgov-only", no_argument, NULL, ARG_ONLY},
+                {"verbose", no_argument, NULL, ARG_VERBOSE},
                 {},
         };
         const char *policy_path = MEMGOV_SOURCE_DIR "/bench/forecast/policy.json";
@@ -293,7 +304,7 @@ int main(int argc, char *argv[])
         const char *doc = NULL;
         uint64_t seed = 1;
         double scale = 1;
-        bool memgov_only = false;
+        bool memgov_only = false, verbose = false;
         int opt;
 
         while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
@@ -325,6 +336,9 @@ int main(int argc, char *argv[])
                         break;
                 case ARG_ONLY:
                         memgov_only = true;
+                        break;
+                case ARG_VERBOSE:
+                        verbose = true;
                         break;
                 default:
                         help(stderr);
@@ -449,6 +463,17 @@ int main(int argc, char *argv[])
                                 score_levels(t, levels, policy->forecast_horizon_usec, &res);
                         }
                         stats_add(&st[rule], &res, n_items);
+                        if (rule == RULE_MEMGOV && verbose)
+                                fprintf(stderr,
+                                        "%s: oom %s lead w/d/c %.0f/%.0f/%.0f s, false "
+                                        "w/d/c %u/%u/%u\n",
+                                        items[k].path, res.has_oom ? "yes" : "no",
+                                        res.lead_usec[LEVEL_WARN] / 1e6,
+                                        res.lead_usec[LEVEL_DEGRADE] / 1e6,
+                                        res.lead_usec[LEVEL_CRITICAL] / 1e6,
+                                        res.false_alarms[LEVEL_WARN],
+                                        res.false_alarms[LEVEL_DEGRADE],
+                                        res.false_alarms[LEVEL_CRITICAL]);
                         if (rule == RULE_MEMGOV) {
                                 size_t g = 0;
                                 while (g < _FAMILY_MAX && strcmp(groups[g], items[k].group) != 0)
