@@ -281,7 +281,8 @@ static int record_flush(struct pprof_profile *p, struct record *r)
                        sizeof(*in->frames)) < 0)
                 return -ENOMEM;
 
-        memcpy(in->frames + in->n_frames, r->frames, r->n_frames * sizeof(*r->frames));
+        if (r->n_frames > 0) /* frames may still be NULL: memcpy wants a pointer */
+                memcpy(in->frames + in->n_frames, r->frames, r->n_frames * sizeof(*r->frames));
         in->frame_off[in->n_stacks] = in->n_frames;
         in->n_frames += r->n_frames;
         in->stacks[in->n_stacks] = (struct pprof_stack){
