@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared between governor/daemon.c (life cycle, systemd, reload) and daemon-scan.c. */
+/*
+ * Shared between governor/daemon.c (life cycle, systemd, reload), daemon-scan.c (which
+ * cgroups), instance.c (sampling) and instance-pipeline.c (forecast → decide → effects).
+ */
 #pragma once
 
 #include <stdint.h>
@@ -21,3 +24,13 @@ void daemon_watches_clear(struct daemon *d);
 int daemon_rescan_timer_arm(struct daemon *d);
 int daemon_rescan_timer_handler(sd_event_source *s, uint64_t usec, void *userdata);
 int daemon_rescan_defer_handler(sd_event_source *s, void *userdata);
+
+/*
+ * forecast → decide → effects for the good sample s of i (already kept as i->last and in
+ * the ring). Returns 0 or -errno.
+ */
+int instance_pipeline(struct daemon *d, struct instance *i, const struct sample *s,
+                      uint64_t now_usec);
+
+/* The instance with this id, or NULL (it was dropped): for effects that end later. */
+struct instance *daemon_get_instance_by_id(const struct daemon *d, uint64_t id);

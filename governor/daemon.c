@@ -118,6 +118,14 @@ struct instance *daemon_get_instance(const struct daemon *d, const char *relpath
         return found ? d->instances[k] : NULL;
 }
 
+struct instance *daemon_get_instance_by_id(const struct daemon *d, uint64_t id)
+{
+        for (size_t k = 0; k < d->n_instances; k++)
+                if (d->instances[k]->id == id)
+                        return d->instances[k];
+        return NULL;
+}
+
 void daemon_log_dropped(const struct instance *i, const char *why)
 {
         log_struct(
@@ -282,6 +290,49 @@ static int watchdog_setup(struct daemon *d, uint64_t now_usec)
         return 0;
 }
 
+/* ---- effects ---- */
+
+/*
+ * Point the notifier at the webhooks of the current policies. An endpoint whose secret
+ * cannot be used is left out with its problem logged; the others work all the same.
+ */
+static void notify_configure(struct daemon *d)
+{
+        struct diag diag = {};
+
+        if (!d->notify)
+                return;
+        int r = notify_set_policies(d->notify, d->policies, &diag);
+        for (size_t k = 0; k < diag.n_lines; k++)
+                log_warning("%s", diag.lines[k]);
+        if (r == -EINVAL)
+                log_warning("%zu webhook endpoint%s left out; the others will be notified",
+                            diag.n_lines, diag.n_lines == 1 ? " is" : "s are");
+        else if (r < 0)
+                log_error_errno(r, "cannot configure the webhooks: %m");
+        diag_clear(&diag);
+}
+
+/*
+ * The HTTP client and the notifier. Webhooks go out in a dry run too: they change nothing
+ * outside the daemon, and a dry run is how one tries them. A failure here costs the
+ * webhooks, not the governing: it is logged and the daemon goes on.
+ */
+static void effects_start(struct daemon *d)
+{
+        int r = http_client_new(d->event, &d->http);
+        if (r < 0) {
+                log_error_errno(r, "cannot set up HTTP (libcurl): %m; no webhooks or profiles");
+                return;
+        }
+        r = notify_new(d->event, d->http, NULL, &d->notify);
+        if (r < 0) {
+                log_error_errno(r, "cannot set up the webhooks: %m; none will be sent");
+                return;
+        }
+        notify_configure(d);
+}
+
 /* ---- reload ---- */
 
 static bool streq_null(const char *a, const char *b)
@@ -356,6 +407,7 @@ int daemon_reload(struct daemon *d)
         d->n_reloads++;
         if (rescan_changed && d->rescan_timer)
                 (void)daemon_rescan_timer_arm(d);
+        notify_configure(d);
 
         log_info("reloaded: %zu polic%s from %s, %zu cgroup%s governed", d->policies->n_policies,
                  d->policies->n_policies == 1 ? "y" : "ies", d->config.policy_dir, d->n_instances,
@@ -451,6 +503,9 @@ struct daemon *daemon_free(struct daemon *d)
                 instance_free(d->instances[k]);
         free(d->instances);
         daemon_watches_clear(d);
+        /* What is queued for the webhooks is dropped: the notifier first, it uses http. */
+        d->notify = notify_free(d->notify);
+        d->http = http_client_free(d->http);
         sd_event_source_disable_unref(d->rescan_defer);
         sd_event_source_disable_unref(d->rescan_timer);
         sd_event_source_disable_unref(d->status_timer);
@@ -476,6 +531,9 @@ int daemon_start(struct daemon *d)
         r = sd_event_now(d->event, CLOCK_MONOTONIC, &now);
         if (r < 0)
                 return r;
+        d->start_usec = now;
+        effects_start(d);
+
         r = sd_event_add_time(d->event, &d->rescan_timer, CLOCK_MONOTONIC, USEC_INFINITY,
                               USEC_PER_SEC, daemon_rescan_timer_handler, d);
         if (r < 0)

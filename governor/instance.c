@@ -10,6 +10,7 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 
+#include "daemon-internal.h"
 #include "memgov/cgfs.h"
 #include "memgov/daemon.h"
 #include "memgov/instance.h"
@@ -65,21 +66,16 @@ static int arm_at(struct instance *i, uint64_t when_usec)
 int instance_process_sample(struct daemon *d, struct instance *i, const struct sample *s,
                             uint64_t now_usec)
 {
-        (void)d;
-        (void)now_usec;
-
         i->last = *s;
         i->has_last = true;
         i->n_samples++;
         ring_push(i, s);
 
-        /* forecast → decide → effects go here; until then every instance reads "ok". */
-
         log_debug("%s: %s: current=%" PRIu64 " limit=%" PRIu64 " oom_kill=%" PRIu64
                   " psi_some_total=%" PRIu64 "us",
                   i->policy->service, i->relpath, s->current_bytes, s->limit_bytes,
                   s->events.oom_kill, s->pressure.some.total_usec);
-        return 0;
+        return instance_pipeline(d, i, s, now_usec);
 }
 
 /*
@@ -272,6 +268,10 @@ int instance_new(struct daemon *d, const struct policy *p, const char *relpath, 
         i->ino = ino;
         i->level = LEVEL_OK;
         i->eta_usec = USEC_INFINITY;
+        i->level_since_usec = now_usec;
+        i->last_event = _EVENT_INVALID;
+        forecast_init(&i->forecast, p);
+        decide_init(&i->decide);
         i->relpath = strdup(relpath);
         if (!i->relpath)
                 return -ENOMEM;
@@ -316,6 +316,11 @@ int instance_set_policy(struct instance *i, const struct policy *p, uint64_t now
         int r;
 
         i->policy = p;
+        /*
+         * The forecast keeps its history unless the window changed; decide keeps the level
+         * (it reads the policy on every step), so a reload raises no event by itself.
+         */
+        forecast_set_policy(&i->forecast, p);
         if (p->sample_interval_usec != old->sample_interval_usec) {
                 uint64_t next = i->last_attempt_usec ? i->last_attempt_usec : now_usec;
                 next = MAX(next + p->sample_interval_usec, now_usec);

@@ -22,8 +22,10 @@
 
 #include "memgov/cgfs.h"
 #include "memgov/diag.h"
+#include "memgov/http.h"
 #include "memgov/instance.h"
 #include "memgov/macro.h"
+#include "memgov/notify.h"
 #include "memgov/policy.h"
 
 /* How often STATUS= is recomputed (only sent when it changed). */
@@ -74,13 +76,22 @@ struct daemon {
         bool watchdog_due;
         uint64_t n_watchdog_pings;
 
-        bool ready;         /* READY=1 sent */
-        bool sampled;       /* some instance took a good sample */
-        bool in_rescan;     /* d->instances is being rebuilt */
-        bool started;       /* daemon_start() done */
-        char *status;       /* the last STATUS= sent */
-        uint64_t n_scans;   /* completed rescans */
-        uint64_t n_reloads; /* successful reloads */
+        /*
+         * Effects, started in daemon_start(): one HTTP client on the loop (webhooks,
+         * profiles) and the notifier of every policy's webhooks. NULL before the start, and
+         * the notifier also when it could not be set up (logged; governing goes on).
+         */
+        struct http_client *http;
+        struct notify *notify;
+
+        uint64_t start_usec; /* CLOCK_MONOTONIC at daemon_start() */
+        bool ready;          /* READY=1 sent */
+        bool sampled;        /* some instance took a good sample */
+        bool in_rescan;      /* d->instances is being rebuilt */
+        bool started;        /* daemon_start() done */
+        char *status;        /* the last STATUS= sent */
+        uint64_t n_scans;    /* completed rescans */
+        uint64_t n_reloads;  /* successful reloads */
 };
 
 /*

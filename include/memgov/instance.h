@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "memgov/decide.h"
+#include "memgov/forecast.h"
 #include "memgov/level.h"
 #include "memgov/macro.h"
 #include "memgov/policy.h"
@@ -69,13 +71,24 @@ struct instance {
         bool warned_overlap;    /* another policy's glob matches this cgroup too */
 
         /*
-         * Decide's verdict, read by the STATUS= line and later by export: the level and the
-         * forecast ETA lower bound (USEC_INFINITY: no OOM in sight). Until forecast and
-         * decide are wired into instance_process_sample(), LEVEL_OK and USEC_INFINITY.
+         * Decide's verdict, read by the STATUS= line and by export: the level and the
+         * forecast ETA lower bound (USEC_INFINITY: no OOM in sight, or not known yet).
          */
         enum level level;
         uint64_t eta_usec;
-        /* Forecast, decide and effect state go here, set up in instance_new(). */
+        enum decide_reason reason; /* why the level holds (or changed last) */
+        uint64_t level_since_usec; /* when the level was entered; the instance's birth at first */
+
+        /* The pipeline's state: forecast_init()/decide_init() in instance_new(). */
+        struct forecast_state forecast;
+        struct decide_state decide;
+        bool has_forecast;
+        struct forecast last_forecast; /* as of the last sample */
+
+        /* Events raised (memgov_events_total) and the latest one, for status. */
+        uint64_t n_events[_EVENT_MAX];
+        enum event last_event; /* _EVENT_INVALID: none yet */
+        uint64_t last_event_usec;
 };
 
 /*
@@ -109,11 +122,38 @@ int instance_sample(struct instance *i, uint64_t now_usec);
 
 /*
  * The pipeline for one good sample s (limit_bytes filled in) at now_usec: keeps it as the
- * last sample and in the ring; forecast → decide → effects will go here. Returns 0 or
- * -errno (logged by the callee; the instance stays).
+ * last sample and in the ring, runs forecast → decide, sets level and eta_usec, and on a
+ * level change or an OOM kill raises the event (instance_raise_event()). Returns 0 or
+ * -errno (logged by the callee; the instance stays). In governor/instance-pipeline.c.
  */
 int instance_process_sample(struct daemon *d, struct instance *i, const struct sample *s,
                             uint64_t now_usec);
+
+/* An event of one instance, as the pipeline or an effect saw it; everything is borrowed. */
+struct instance_event {
+        enum event type;
+        enum level level;                /* after the event */
+        enum level previous_level;       /* before it (== level for events that are no entry) */
+        enum decide_reason reason;       /* level events: why; DECIDE_REASON_NONE otherwise */
+        const struct sample *sample;     /* the sample that raised it; NULL: the last one */
+        const struct forecast *forecast; /* as of that sample; NULL: the last one */
+        const char *const *profiles;     /* profile_captured: the dump's files */
+        size_t n_profiles;
+        const char *const *suspects; /* profile_captured: top leak suspects, as text */
+        size_t n_suspects;
+        const char *detail; /* a few words for the log line, or NULL */
+};
+
+/*
+ * Raise ev for instance i: counted (memgov_events_total), logged to the journal with its
+ * MESSAGE_ID and the MEMGOV_* fields (docs/operations.md, "Journal fields"), and handed to
+ * the effects that subscribe to its type (webhooks, captures). Never fails: an effect that
+ * cannot follow logs why.
+ */
+void instance_raise_event(struct daemon *d, struct instance *i, const struct instance_event *ev);
+
+/* The journal MESSAGE_ID of an event (32 hex digits), or NULL for an invalid one. */
+const char *instance_event_message_id(enum event e);
 
 /* Samples in the ring, and the k-th of them (0: the oldest); NULL when k is out of range. */
 size_t instance_ring_size(const struct instance *i);

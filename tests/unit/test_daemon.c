@@ -4,12 +4,16 @@
  * vanish with directories, a re-created directory is a new instance, memory.events changes
  * are sampled through inotify long before the timer, reloads are all or nothing.
  *
+ * The pipeline on top: a cgroup growing toward its memory.max goes ok → warn → degrade →
+ * critical, with the forecast's ETA, and the warn event reaches a webhook receiver signed.
+ *
  * The loop is driven with sd_event_run() until a condition holds or a deadline passes; the
  * deadline only bounds a failing test, nothing asserts on time. PSI triggers need a real
  * cgroup2 filesystem (on a temp tree memory.pressure is a plain file and the instances run
  * on timer and inotify only): tests/vm covers them on a real kernel.
  */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -23,11 +27,14 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
+#include "loopback-server.h"
 #include "memgov/cgfs.h"
 #include "memgov/daemon.h"
 #include "memgov/log.h"
 #include "memgov/policy.h"
+#include "memgov/webhook.h"
 
 #define DEADLINE_USEC  (10 * USEC_PER_SEC)
 #define MEMTOTAL_BYTES (8ull << 30)
@@ -517,6 +524,211 @@ static void test_instance_ring_keeps_newest(void **state)
         assert_int_equal(i->last.current_bytes, 25);
 }
 
+#define SECRET  "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+#define MAX_MIB 100
+
+/*
+ * A fast policy for the growth tests: samples every 100ms over a 2s window, and levels by
+ * usage only, so that the growth crosses them in turn however fast the test machine
+ * samples (the forecast's ETA is still computed, and checked). webhooks (a JSON array, or
+ * NULL) is spliced in.
+ */
+static void write_growth_policy(struct tree *t, const char *webhooks)
+{
+        char json[PATH_MAX * 3];
+
+        snprintf(json, sizeof(json),
+                 "{\"cgroup\": \"svc/*\", \"sample_interval\": \"100ms\",\n"
+                 " \"forecast\": {\"window\": \"2s\", \"horizon\": \"5m\"},\n"
+                 " \"levels\": {\"warn\": {\"usage\": \"50%%\"},\n"
+                 "            \"degrade\": {\"usage\": \"70%%\"},\n"
+                 "            \"critical\": {\"usage\": \"90%%\"},\n"
+                 "            \"hold\": \"10m\"},\n"
+                 " \"memory_high\": {\"mode\": \"off\"}%s%s}\n",
+                 webhooks ? ",\n \"webhooks\": " : "", webhooks ?: "");
+        write_policy(t, "checkout.json", json);
+}
+
+static void set_current(struct tree *t, const char *rel, uint64_t bytes)
+{
+        char v[32];
+
+        snprintf(v, sizeof(v), "%" PRIu64 "\n", bytes);
+        writef(v, "w", "%s/%s/memory.current", t->cg, rel);
+}
+
+/*
+ * Grow svc/a by step bytes per sample from start until it reaches the level want (true) or
+ * memory.max (false). The levels seen on the way are recorded in seen, in order, and the
+ * instance's ETA when it entered each in eta_at (may be NULL).
+ */
+static bool grow_until(struct tree *t, uint64_t start, uint64_t step, enum level want,
+                       enum level *seen, size_t *n_seen, uint64_t *eta_at)
+{
+        for (uint64_t cur = start; cur < (uint64_t)MAX_MIB << 20; cur += step) {
+                struct instance *i = daemon_get_instance(t->d, "svc/a");
+                assert_non_null(i);
+                set_current(t, "svc/a", cur);
+                struct samples_at_least next = {"svc/a", i->n_samples + 1};
+                assert_true(run_until(t->d, has_samples, &next));
+                i = daemon_get_instance(t->d, "svc/a");
+                if (*n_seen == 0 || seen[*n_seen - 1] != i->level) {
+                        if (eta_at)
+                                eta_at[i->level] = i->eta_usec;
+                        seen[(*n_seen)++] = i->level;
+                }
+                if (i->level == want)
+                        return true;
+        }
+        return false;
+}
+
+static void make_growth_cgroup(struct tree *t)
+{
+        char max[32];
+
+        make_dir(t, "svc");
+        make_cgroup(t, "svc/a", "10485760\n");
+        snprintf(max, sizeof(max), "%u\n", MAX_MIB << 20);
+        writef(max, "w", "%s/svc/a/memory.max", t->cg);
+}
+
+static void test_pipeline_levels_follow_growth(void **state)
+{
+        struct tree *t = *state;
+        enum level seen[16];
+        size_t n_seen = 0;
+
+        make_growth_cgroup(t);
+        write_growth_policy(t, NULL);
+        start(t);
+
+        struct instance *i = daemon_get_instance(t->d, "svc/a");
+        assert_non_null(i);
+        assert_int_equal(i->level, LEVEL_OK);
+        assert_int_equal(i->last.limit_bytes, (uint64_t)MAX_MIB << 20);
+
+        /* 10 MiB, growing 1.5 MiB per sample: ok, then each level in turn, none skipped. */
+        uint64_t eta_at[_LEVEL_MAX] = {};
+        assert_true(grow_until(t, 10 << 20, 3 << 19, LEVEL_CRITICAL, seen, &n_seen, eta_at));
+        assert_int_equal(n_seen, 4);
+        assert_int_equal(seen[0], LEVEL_OK);
+        assert_int_equal(seen[1], LEVEL_WARN);
+        assert_int_equal(seen[2], LEVEL_DEGRADE);
+        assert_int_equal(seen[3], LEVEL_CRITICAL);
+
+        i = daemon_get_instance(t->d, "svc/a");
+        assert_int_equal(i->n_events[EVENT_WARN], 1);
+        assert_int_equal(i->n_events[EVENT_DEGRADE], 1);
+        assert_int_equal(i->n_events[EVENT_CRITICAL], 1);
+        assert_int_equal(i->n_events[EVENT_RECOVERED], 0);
+        assert_int_equal(i->last_event, EVENT_CRITICAL);
+        /* Steady growth a little way below the limit: the forecast sees the OOM coming. */
+        assert_true(i->has_forecast);
+        assert_true(i->last_forecast.known);
+        assert_true(i->last_forecast.slope_bytes_per_s > 0);
+        assert_true(i->eta_usec != USEC_INFINITY);
+        assert_true(i->eta_usec <= i->last_forecast.eta_usec);
+        assert_true(i->eta_usec < i->policy->forecast_horizon_usec);
+        /* Three times less headroom at 90% than at 70%, at the same pace: a nearer ETA. */
+        assert_true(eta_at[LEVEL_DEGRADE] != USEC_INFINITY);
+        assert_true(eta_at[LEVEL_CRITICAL] < eta_at[LEVEL_DEGRADE]);
+
+        char *status = daemon_format_status(t->d);
+        assert_non_null(status);
+        assert_non_null(strstr(status, "worst: checkout critical, ETA "));
+        free(status);
+
+        /* The kernel kills: its own event, the level stays. */
+        writef("low 0\nhigh 0\nmax 40\noom 1\noom_kill 1\n", "w", "%s/svc/a/memory.events", t->cg);
+        struct samples_at_least next = {"svc/a", i->n_samples + 1};
+        assert_true(run_until(t->d, has_samples, &next));
+        i = daemon_get_instance(t->d, "svc/a");
+        assert_int_equal(i->n_events[EVENT_OOM_KILL], 1);
+        assert_int_equal(i->last_event, EVENT_OOM_KILL);
+        assert_int_equal(i->level, LEVEL_CRITICAL);
+}
+
+static bool got_requests(struct daemon *d, const void *arg)
+{
+        (void)d;
+        return ls_n_requests((struct ls_server *)arg) >= 1;
+}
+
+static bool webhook_delivered(struct daemon *d, const void *arg)
+{
+        struct notify_endpoint_stats st;
+
+        (void)arg;
+        return notify_get_endpoint_stats(d->notify, 0, &st) == 0 &&
+               st.results[WEBHOOK_DELIVERED] == 1;
+}
+
+static void test_pipeline_warn_webhook_signed(void **state)
+{
+        struct tree *t = *state;
+        static const struct ls_response ok[] = {{.status = 204}, {.status = 204}};
+        char secret[PATH_MAX + 16], hooks[PATH_MAX * 2], id[128], ts[64], sig[256];
+        enum level seen[16];
+        size_t n_seen = 0;
+        struct ls_server srv;
+
+        assert_int_equal(ls_start(&srv, ok, ELEMENTSOF(ok)), 0);
+        snprintf(secret, sizeof(secret), "%s/checkout.secret", t->root);
+        write_file(secret, SECRET "\n", "w");
+        assert_int_equal(chmod(secret, 0600), 0);
+        /* Only warn is subscribed: the one request is the warn event. */
+        snprintf(hooks, sizeof(hooks),
+                 "[{\"url\": \"%s/memgov\", \"secret_file\": \"%s\", \"events\": [\"warn\"]}]",
+                 srv.url, secret);
+        make_growth_cgroup(t);
+        write_growth_policy(t, hooks);
+        start(t);
+
+        assert_true(grow_until(t, 10 << 20, 3 << 19, LEVEL_WARN, seen, &n_seen, NULL));
+        assert_true(run_until(t->d, got_requests, &srv));
+        ls_stop(&srv);
+        assert_int_equal(srv.n_requests, 1);
+
+        const struct ls_request *r = &srv.requests[0];
+        assert_string_equal(r->method, "POST");
+        assert_string_equal(r->path, "/memgov");
+        assert_non_null(ls_header(r, "webhook-id", id, sizeof(id)));
+        assert_non_null(ls_header(r, "webhook-timestamp", ts, sizeof(ts)));
+        assert_non_null(ls_header(r, "webhook-signature", sig, sizeof(sig)));
+
+        uint8_t *key = NULL;
+        size_t key_size = 0;
+        char *want = NULL;
+        assert_int_equal(webhook_key_from_secret(SECRET, strlen(SECRET), &key, &key_size), 0);
+        assert_int_equal(webhook_sign(key, key_size, id, strtoull(ts, NULL, 10), r->body,
+                                      r->body_size, &want),
+                         0);
+        assert_string_equal(sig, want);
+        free(want);
+        free(key);
+
+        struct json_object *o = json_tokener_parse(r->body), *data, *v;
+        assert_non_null(o);
+        assert_true(json_object_object_get_ex(o, "type", &v));
+        assert_string_equal(json_object_get_string(v), "io.memgov.warn");
+        assert_true(json_object_object_get_ex(o, "subject", &v));
+        assert_string_equal(json_object_get_string(v), "svc/a");
+        assert_true(json_object_object_get_ex(o, "data", &data));
+        assert_true(json_object_object_get_ex(data, "service", &v));
+        assert_string_equal(json_object_get_string(v), "checkout");
+        assert_true(json_object_object_get_ex(data, "level", &v));
+        assert_string_equal(json_object_get_string(v), "warn");
+        assert_true(json_object_object_get_ex(data, "previous_level", &v));
+        assert_string_equal(json_object_get_string(v), "ok");
+        json_object_put(o);
+        ls_free(&srv);
+
+        /* The 204 is counted as delivered (memgov_webhook_deliveries_total). */
+        assert_int_equal(notify_get_n_endpoints(t->d->notify), 1);
+        assert_true(run_until(t->d, webhook_delivered, NULL));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -534,6 +746,9 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_daemon_format_status, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_instance_ring_keeps_newest, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pipeline_levels_follow_growth, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_pipeline_warn_webhook_signed, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
