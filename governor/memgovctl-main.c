@@ -14,6 +14,7 @@ const struct ctl_command ctl_commands[] = {
         {"dump", "SERVICE  ask memgovd to capture SERVICE now", ctl_dump},
         {"reload", "ask memgovd to reload its config and policies", ctl_reload},
         {"capture", "--url URL --service NAME  capture Go profiles into a dump now", ctl_capture},
+        {"restore", "SERVICE|--all  put back the memory.high memgovd changed", ctl_restore},
         {NULL, NULL, NULL},
 };
 

@@ -23,3 +23,4 @@ int ctl_status(int argc, char *argv[]);
 int ctl_dump(int argc, char *argv[]);
 int ctl_reload(int argc, char *argv[]);
 int ctl_capture(int argc, char *argv[]);
+int ctl_restore(int argc, char *argv[]);
