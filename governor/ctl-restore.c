@@ -123,8 +123,9 @@ int ctl_restore(int argc, char *argv[])
                         state_dir, strerror(-r));
                 return 1;
         }
-        printf("%s%u restored, %u dropped (cgroup gone or made anew), %u failed, %u unreadable\n",
-               dry_run ? "dry run: " : "", dry_run ? stats.skipped : stats.restored, stats.dropped,
-               stats.failed, stats.corrupt);
+        printf("%u %s, %u dropped (cgroup gone or made anew), %u failed, %u unreadable\n",
+               dry_run ? stats.skipped : stats.restored,
+               dry_run ? "would be restored (dry run)" : "restored", stats.dropped, stats.failed,
+               stats.corrupt);
         return stats.failed || stats.corrupt ? 1 : 0;
 }

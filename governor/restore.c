@@ -127,7 +127,8 @@ static char *record_to_json(const struct restore_record *r)
                                r->high_bytes == CGROUP_LIMIT_MAX
                                        ? json_object_new_string("max")
                                        : json_object_new_uint64(r->high_bytes));
-        const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        const char *text = json_object_to_json_string_ext(
+                o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         if (text && asprintf(&s, "%s\n", text) < 0)
                 s = NULL;
         json_object_put(o);
