@@ -497,6 +497,12 @@ static void maybe_restart(struct forecast_state *st, uint64_t now_usec, struct f
         /* env[j] is closed bucket j: drop the buckets before it. */
         drop_oldest(st, best_j);
         st->fit_start_usec = bucket_at(st, 0)->t_start_usec;
+        /*
+         * Growth that goes on across the change (slower or faster, e.g. page cache squeezed
+         * while anon still grows) keeps its age; anything else starts a new one.
+         */
+        if (!(left.slope > 2 * left.se && right.slope > 2 * right.se))
+                st->growth_start_usec = st->fit_start_usec;
         rebuild_envelope(st);
         f->flags |= FORECAST_RESTARTED;
         (void)now_usec;
@@ -518,7 +524,8 @@ static void ingest(struct forecast_state *st, uint64_t t_usec, double level, dou
                 uint64_t start = t_usec;
 
                 if (!open)
-                        st->fit_start_usec = st->history_start_usec = t_usec;
+                        st->fit_start_usec = st->history_start_usec = st->growth_start_usec =
+                                t_usec;
 
                 if (open) {
                         uint64_t k = (t_usec - open->t_start_usec) / st->bucket_usec;
@@ -757,7 +764,7 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
          * noise, the growth is spread over the whole regime; when it does not, the growth
          * came in a part of it (a step, a burst) and only that part counts.
          */
-        double regime_s = usec_to_s(f.regime_usec);
+        double regime_s = usec_to_s(sub_sat(s->t_usec, st->growth_start_usec));
         double floor_sd = MAX(0.5 * st->step_scale, 1e-3 * fabs(level));
         double age_s = fl.resid_sd <= 2 * floor_sd
                                ? regime_s

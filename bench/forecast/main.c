@@ -468,9 +468,9 @@ int main(int argc, char *argv[])
                                         "%s: oom %s lead w/d/c %.0f/%.0f/%.0f s, false "
                                         "w/d/c %u/%u/%u\n",
                                         items[k].path, res.has_oom ? "yes" : "no",
-                                        res.lead_usec[LEVEL_WARN] / 1e6,
-                                        res.lead_usec[LEVEL_DEGRADE] / 1e6,
-                                        res.lead_usec[LEVEL_CRITICAL] / 1e6,
+                                        (double)res.lead_usec[LEVEL_WARN] / 1e6,
+                                        (double)res.lead_usec[LEVEL_DEGRADE] / 1e6,
+                                        (double)res.lead_usec[LEVEL_CRITICAL] / 1e6,
                                         res.false_alarms[LEVEL_WARN],
                                         res.false_alarms[LEVEL_DEGRADE],
                                         res.false_alarms[LEVEL_CRITICAL]);

@@ -145,6 +145,7 @@ struct forecast_state {
         struct forecast_bucket buckets[FORECAST_BUCKETS];
         uint32_t head, count;
         uint64_t fit_start_usec;     /* the last restart */
+        uint64_t growth_start_usec;  /* the last restart that growth did not go on across */
         uint64_t history_start_usec; /* the first sample since init or a reset */
         uint64_t n_samples;          /* since init */
 
