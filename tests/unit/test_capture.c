@@ -606,6 +606,45 @@ static void test_capture_leaky_goroutine_pair(void **state)
         outcome_clear(&cur);
 }
 
+/* The kinds taken only when asked for: all served as gzip'ed protobuf, as go tool pprof
+ * wants them; the CPU profile after cpu_seconds of sampling. */
+static void test_capture_other_kinds(void **state)
+{
+        struct world *w = *state;
+        struct policy_pprof pprof = {.cpu_seconds = 1};
+        struct capture_request req = {
+                .service = "leaky",
+                .event = "manual",
+                .realtime_usec = T0,
+                .pprof = &pprof,
+                .kinds_mask = 1u << PPROF_THREADCREATE | 1u << PPROF_BLOCK | 1u << PPROF_MUTEX |
+                              1u << PPROF_PROFILE,
+                .cgroup_fd = -1,
+                .proc_fd = -1,
+        };
+        struct outcome o = {};
+        struct json_object *m;
+
+        start_leaky(w, "sawtooth", "1MiB");
+        pprof.url = w->url;
+        capture_now(w, &req, &o);
+        assert_int_equal(o.error, 0);
+        assert_int_equal(o.n_failed, 0);
+        assert_int_equal(o.n_files, 4);
+        assert_gzip(o.dir, "threadcreate.pb.gz");
+        assert_gzip(o.dir, "block.pb.gz");
+        assert_gzip(o.dir, "mutex.pb.gz");
+        assert_gzip(o.dir, "profile.pb.gz");
+        m = manifest(o.dir);
+        assert_string_equal(json_object_get_string(jget(mfile(m, "profile.pb.gz"), "kind")),
+                            "pprof-cpu");
+        /* No text form, so nothing to analyse. */
+        assert_null(mfile(m, "suspects.json"));
+        json_object_put(m);
+        assert_manifest_sums(o.dir);
+        outcome_clear(&o);
+}
+
 /* A server that accepts connections (the kernel does) and never answers. */
 static int hanging_server(uint16_t *ret_port)
 {
@@ -868,6 +907,7 @@ int main(void)
                 cmocka_unit_test(test_capture_expand_argv),
                 cmocka_unit_test_setup_teardown(test_capture_leaky_heap_pair, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_capture_leaky_goroutine_pair, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_capture_other_kinds, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_capture_hanging_endpoint_times_out, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_capture_oversized_response_is_cut, setup,
