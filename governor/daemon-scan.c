@@ -460,8 +460,10 @@ static int reconcile(struct daemon *d, const struct policy_set *set, uint64_t no
         free(d->instances);
         d->instances = next;
         d->n_instances = n;
-        for (size_t k = 0; k < n_dropped; k++)
+        for (size_t k = 0; k < n_dropped; k++) {
+                instance_give_back(dropped[k]);
                 instance_free(dropped[k]);
+        }
         return 0;
 }
 

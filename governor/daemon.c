@@ -13,6 +13,7 @@
 #include "daemon-internal.h"
 #include "memgov/daemon.h"
 #include "memgov/log.h"
+#include "memgov/restore.h"
 
 static void args_clear(struct daemon_args *a)
 {
@@ -145,6 +146,7 @@ void daemon_drop_instance(struct daemon *d, struct instance *i, const char *why)
                 return;
         }
         daemon_log_dropped(i, why);
+        instance_give_back(i);
         memmove(d->instances + k, d->instances + k + 1,
                 (d->n_instances - k - 1) * sizeof(struct instance *));
         d->n_instances--;
@@ -320,7 +322,18 @@ static void notify_configure(struct daemon *d)
  */
 static void effects_start(struct daemon *d)
 {
-        int r = http_client_new(d->event, &d->http);
+        int r = actuate_bus_open(d->event, &d->bus);
+        if (r == -EHOSTDOWN)
+                log_debug("systemd does not run here: memory.high is written through cgroupfs");
+        else if (r < 0)
+                log_warning_errno(r, "cannot reach the systemd manager: %m; memory.high is written "
+                                     "through cgroupfs, and policies with \"backend\": \"systemd\" "
+                                     "will not change it");
+        r = actuator_new(d->event, d->bus, d->config.state_dir, d->dry_run, &d->actuator);
+        if (r < 0)
+                log_error_errno(r, "cannot set up memory.high changes: %m; none will be made");
+
+        r = http_client_new(d->event, &d->http);
         if (r < 0) {
                 log_error_errno(r, "cannot set up HTTP (libcurl): %m; no webhooks or profiles");
                 return;
@@ -331,6 +344,34 @@ static void effects_start(struct daemon *d)
                 return;
         }
         notify_configure(d);
+}
+
+/*
+ * Put back every memory.high that memgov changed and recorded: at start the leftovers of a
+ * run that crashed or was killed, at exit those of this run. Restoring waits for systemd's
+ * replies (the loop is not running yet, or any more). A dry run only says what it would do.
+ */
+static void restore_records(struct daemon *d, const char *when)
+{
+        struct restore_env env = {.cgfs = d->cgfs, .open_bus = true, .dry_run = d->dry_run};
+        struct restore_stats st = {};
+
+        if (!d->config.state_dir)
+                return;
+        int r = restore_all(d->config.state_dir, NULL, &env, &st);
+        env.bus = sd_bus_unref(env.bus);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot list the restore records in %s/%s: %m", when,
+                                  d->config.state_dir, RESTORE_SUBDIR);
+                return;
+        }
+        if (st.restored + st.dropped + st.failed + st.corrupt + st.skipped == 0)
+                return;
+        log_notice("%s: memory.high restored for %u cgroup%s, %u record%s of gone cgroups "
+                   "dropped, %u failed (kept), %u unreadable%s",
+                   when, st.restored, st.restored == 1 ? "" : "s", st.dropped,
+                   st.dropped == 1 ? "" : "s", st.failed, st.corrupt,
+                   st.skipped ? " (dry run: records kept)" : "");
 }
 
 /* ---- reload ---- */
@@ -375,6 +416,18 @@ int daemon_reload(struct daemon *d)
                 }
         }
 
+        if (!streq_null(c.state_dir, d->config.state_dir)) {
+                /* Restore records and dumps stay where this run began to keep them. */
+                log_warning("reload: state_dir changed to %s; that takes a restart, still using %s",
+                            c.state_dir ?: "(none)", d->config.state_dir ?: "(none)");
+                free(c.state_dir);
+                c.state_dir = d->config.state_dir ? strdup(d->config.state_dir) : NULL;
+                if (d->config.state_dir && !c.state_dir) {
+                        memgov_config_clear(&c);
+                        return log_error_errno(-ENOMEM, "reload: %m");
+                }
+        }
+
         r = policy_set_load_dir(c.policy_dir, &diag, &set);
         if (r < 0) {
                 log_diag(&diag);
@@ -401,7 +454,12 @@ int daemon_reload(struct daemon *d)
         bool rescan_changed = c.rescan_interval_usec != d->config.rescan_interval_usec;
         memgov_config_clear(&d->config);
         d->config = c;
+        if (d->dry_run != c.dry_run)
+                log_notice("reload: dry run %s", c.dry_run ? "on: memory.high is left alone"
+                                                           : "off: memory.high is governed");
         d->dry_run = c.dry_run;
+        if (d->actuator)
+                d->actuator->dry_run = c.dry_run;
         policy_set_free(d->policies);
         d->policies = TAKE_PTR(set);
         d->n_reloads++;
@@ -506,6 +564,11 @@ struct daemon *daemon_free(struct daemon *d)
         /* What is queued for the webhooks is dropped: the notifier first, it uses http. */
         d->notify = notify_free(d->notify);
         d->http = http_client_free(d->http);
+        /* The targets are gone (their bus calls cancelled): every record goes back now. */
+        if (d->started)
+                restore_records(d, "exit");
+        d->actuator = actuator_free(d->actuator);
+        d->bus = sd_bus_flush_close_unref(d->bus);
         sd_event_source_disable_unref(d->rescan_defer);
         sd_event_source_disable_unref(d->rescan_timer);
         sd_event_source_disable_unref(d->status_timer);
@@ -532,7 +595,10 @@ int daemon_start(struct daemon *d)
         if (r < 0)
                 return r;
         d->start_usec = now;
+        /* Before anything else: a previous run may have left memory.high lowered. */
+        restore_records(d, "start");
         effects_start(d);
+        d->started = true; /* from here on, daemon_free() restores the records */
 
         r = sd_event_add_time(d->event, &d->rescan_timer, CLOCK_MONOTONIC, USEC_INFINITY,
                               USEC_PER_SEC, daemon_rescan_timer_handler, d);
@@ -552,7 +618,6 @@ int daemon_start(struct daemon *d)
                 return r;
 
         (void)daemon_rescan(d);
-        d->started = true;
         log_info("governing %zu cgroup%s under %s with %zu polic%s from %s%s", d->n_instances,
                  d->n_instances == 1 ? "" : "s", d->cgfs->cgroup_path, d->policies->n_policies,
                  d->policies->n_policies == 1 ? "y" : "ies", d->config.policy_dir,

@@ -125,8 +125,10 @@ static void log_event(const struct instance *i, const struct instance_event *ev,
                 {"MEMGOV_CGROUP", i->relpath},
                 {"MEMGOV_LEVEL", level_to_string(ev->level)},
                 {"MEMGOV_PREVIOUS_LEVEL", level_to_string(ev->previous_level)},
-                {"MEMGOV_REASON",
-                 ev->reason != DECIDE_REASON_NONE ? decide_reason_to_string(ev->reason) : NULL},
+                {"MEMGOV_REASON", ev->reason_name ? ev->reason_name
+                                  : ev->reason != DECIDE_REASON_NONE
+                                          ? decide_reason_to_string(ev->reason)
+                                          : NULL},
                 {"MEMGOV_ETA_S", has_eta ? eta_s : NULL},
                 {"MEMGOV_LIMIT_BYTES", limit[0] ? limit : NULL},
                 {NULL, NULL},
@@ -137,13 +139,22 @@ static void log_event(const struct instance *i, const struct instance_event *ev,
         case EVENT_WARN:
         case EVENT_DEGRADE:
         case EVENT_CRITICAL:
-                describe_reason(ev->reason, f, i->policy->hold_usec, words, sizeof(words));
+                if (ev->reason_name && ev->reason == DECIDE_REASON_NONE)
+                        snprintf(words, sizeof(words), "%s",
+                                 strcmp(ev->reason_name, "livelock") == 0
+                                         ? "stalled at memory.high (livelock)"
+                                         : "the livelock at memory.high is over");
+                else
+                        describe_reason(ev->reason, f, i->policy->hold_usec, words, sizeof(words));
                 log_struct(prio, fields, "%s: %s entered %s (was %s): %s%s%s", svc, i->relpath,
                            ev_name, level_to_string(ev->previous_level), words,
                            ev->detail ? "; " : "", ev->detail ?: "");
                 break;
         case EVENT_RECOVERED:
-                describe_reason(ev->reason, f, i->policy->hold_usec, words, sizeof(words));
+                if (ev->reason_name && ev->reason == DECIDE_REASON_NONE)
+                        snprintf(words, sizeof(words), "the livelock at memory.high is over");
+                else
+                        describe_reason(ev->reason, f, i->policy->hold_usec, words, sizeof(words));
                 log_struct(prio, fields, "%s: %s recovered (was %s): %s", svc, i->relpath,
                            level_to_string(ev->previous_level), words);
                 break;
@@ -197,32 +208,92 @@ void instance_raise_event(struct daemon *d, struct instance *i, const struct ins
         }
 }
 
+/* Carry out govern's intent for i: memory.high (through the target) and memory.reclaim. */
+static void actuate_intent(struct daemon *d, struct instance *i, const struct govern_intent *gi)
+{
+        int r;
+
+        if (!gi->set && gi->reclaim_bytes == 0)
+                return;
+        if (!d->actuator)
+                return; /* said once at the start */
+        if (!i->target) {
+                r = actuate_target_new(d->actuator, i->policy->service, i->relpath, i->dir_fd,
+                                       i->ino, i->policy->memory_high.backend, &i->target);
+                if (r < 0) {
+                        log_struct_errno(LOG_ERR, r,
+                                         LOG_FIELDS({"MEMGOV_SERVICE", i->policy->service},
+                                                    {"MEMGOV_CGROUP", i->relpath}),
+                                         "%s: cannot set up memory.high changes of %s: %m",
+                                         i->policy->service, i->relpath);
+                        return;
+                }
+        }
+        if (gi->set)
+                /* actuate logs the change, or why it failed; govern assumes it is done. */
+                (void)actuate_set_high(i->target, gi->high_bytes, i->govern.original_bytes,
+                                       gi->reason);
+        if (gi->reclaim_bytes > 0)
+                (void)actuate_reclaim(i->target, gi->reclaim_bytes);
+}
+
 int instance_pipeline(struct daemon *d, struct instance *i, const struct sample *s,
                       uint64_t now_usec)
 {
         struct forecast fc;
         struct decision dec;
+        struct govern_intent gi;
 
         forecast_update(&i->forecast, s, &fc);
         decide_update(&i->decide, i->policy, &fc, &dec);
+        govern_update(&i->govern, i->policy, s, &dec, &gi);
         i->last_forecast = fc;
         i->has_forecast = true;
         i->eta_usec = fc.known ? fc.eta_lower_usec : USEC_INFINITY;
         i->reason = dec.reason;
 
-        if (dec.changed) {
-                i->level = dec.level;
-                i->level_since_usec = now_usec;
+        /*
+         * The level is decide's, except while a livelock at memory.high lasts: govern holds
+         * it at critical then, and it falls back to decide's when the episode is over.
+         */
+        enum level previous = i->level, level = dec.level;
+        const char *reason_name = NULL;
+        if (gi.livelock)
                 instance_raise_event(d, i,
                                      &(struct instance_event){
-                                             .type = event_for_level(dec.level),
-                                             .level = dec.level,
-                                             .previous_level = dec.previous_level,
-                                             .reason = dec.reason,
+                                             .type = EVENT_LIVELOCK,
+                                             .level = MAX(previous, LEVEL_CRITICAL),
+                                             .previous_level = previous,
                                              .sample = s,
                                              .forecast = &fc,
+                                             .reason_name = "livelock",
+                                             .detail = gi.reason,
                                      });
+        if (gi.escalate && level < LEVEL_CRITICAL) {
+                level = LEVEL_CRITICAL;
+                reason_name = "livelock";
+        } else if (i->escalated && !gi.escalate && level < previous)
+                reason_name = "livelock_over";
+        i->escalated = gi.escalate;
+
+        if (level != previous) {
+                i->level = level;
+                i->level_since_usec = now_usec;
+                instance_raise_event(
+                        d, i,
+                        &(struct instance_event){
+                                .type = event_for_level(level),
+                                .level = level,
+                                .previous_level = previous,
+                                .reason = reason_name ? DECIDE_REASON_NONE : dec.reason,
+                                .reason_name = reason_name,
+                                .sample = s,
+                                .forecast = &fc,
+                        });
         }
+
+        actuate_intent(d, i, &gi);
+
         if (dec.oom_kill) {
                 char what[64];
                 snprintf(what, sizeof(what), "%" PRIu64 " process%s", fc.oom_kills,

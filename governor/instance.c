@@ -15,6 +15,7 @@
 #include "memgov/daemon.h"
 #include "memgov/instance.h"
 #include "memgov/log.h"
+#include "memgov/restore.h"
 
 #define INSTANCE_FIELDS(i)                                                                         \
         LOG_FIELDS({"MEMGOV_SERVICE", (i)->policy->service}, {"MEMGOV_CGROUP", (i)->relpath})
@@ -272,6 +273,7 @@ int instance_new(struct daemon *d, const struct policy *p, const char *relpath, 
         i->last_event = _EVENT_INVALID;
         forecast_init(&i->forecast, p);
         decide_init(&i->decide);
+        govern_init(&i->govern);
         i->relpath = strdup(relpath);
         if (!i->relpath)
                 return -ENOMEM;
@@ -296,6 +298,18 @@ int instance_new(struct daemon *d, const struct policy *p, const char *relpath, 
         return 0;
 }
 
+void instance_give_back(struct instance *i)
+{
+        struct daemon *d = i->daemon;
+
+        if (!i->govern.touched || d->dry_run || !d->config.state_dir)
+                return;
+        /* A systemd record waits for the manager's reply: rare (a reload, a cgroup gone). */
+        struct restore_env env = {.cgfs = d->cgfs, .bus = d->bus};
+        /* restore_one() says what it did; a record it could not apply stays for later. */
+        (void)restore_one(d->config.state_dir, i->relpath, &env, NULL);
+}
+
 struct instance *instance_free(struct instance *i)
 {
         if (!i)
@@ -303,6 +317,7 @@ struct instance *instance_free(struct instance *i)
         sd_event_source_disable_unref(i->timer);
         sd_event_source_disable_unref(i->events_watch);
         sd_event_source_disable_unref(i->psi);
+        actuate_target_free(i->target);
         closep(&i->dir_fd);
         free(i->ring);
         free(i->relpath);
@@ -321,6 +336,9 @@ int instance_set_policy(struct instance *i, const struct policy *p, uint64_t now
          * (it reads the policy on every step), so a reload raises no event by itself.
          */
         forecast_set_policy(&i->forecast, p);
+        /* Another backend: the next change makes a new target (govern's state stays). */
+        if (i->target && i->target->wanted != p->memory_high.backend)
+                i->target = actuate_target_free(i->target);
         if (p->sample_interval_usec != old->sample_interval_usec) {
                 uint64_t next = i->last_attempt_usec ? i->last_attempt_usec : now_usec;
                 next = MAX(next + p->sample_interval_usec, now_usec);

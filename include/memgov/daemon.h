@@ -20,6 +20,9 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include <systemd/sd-bus.h>
+
+#include "memgov/actuate.h"
 #include "memgov/cgfs.h"
 #include "memgov/diag.h"
 #include "memgov/http.h"
@@ -83,12 +86,20 @@ struct daemon {
          */
         struct http_client *http;
         struct notify *notify;
+        /*
+         * memory.high: the systemd manager (NULL: not reachable, cgroupfs only) and the
+         * actuator every instance's target writes through; records in
+         * <state_dir>/restore. Leftover records are restored first thing in
+         * daemon_start(), all records again in daemon_free().
+         */
+        sd_bus *bus;
+        struct actuator *actuator;
 
         uint64_t start_usec; /* CLOCK_MONOTONIC at daemon_start() */
         bool ready;          /* READY=1 sent */
         bool sampled;        /* some instance took a good sample */
         bool in_rescan;      /* d->instances is being rebuilt */
-        bool started;        /* daemon_start() done */
+        bool started;        /* daemon_start() began: leftover records were restored */
         char *status;        /* the last STATUS= sent */
         uint64_t n_scans;    /* completed rescans */
         uint64_t n_reloads;  /* successful reloads */

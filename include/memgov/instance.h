@@ -16,8 +16,10 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "memgov/actuate.h"
 #include "memgov/decide.h"
 #include "memgov/forecast.h"
+#include "memgov/govern.h"
 #include "memgov/level.h"
 #include "memgov/macro.h"
 #include "memgov/policy.h"
@@ -85,6 +87,14 @@ struct instance {
         bool has_forecast;
         struct forecast last_forecast; /* as of the last sample */
 
+        /*
+         * memory.high: govern's state, and the actuate target made at the first change
+         * (NULL until then). escalated: a livelock episode holds the level at critical.
+         */
+        struct govern_state govern;
+        struct actuate_target *target;
+        bool escalated;
+
         /* Events raised (memgov_events_total) and the latest one, for status. */
         uint64_t n_events[_EVENT_MAX];
         enum event last_event; /* _EVENT_INVALID: none yet */
@@ -99,6 +109,14 @@ struct instance {
  */
 int instance_new(struct daemon *d, const struct policy *p, const char *relpath, int dir_fd,
                  uint64_t ino, uint64_t now_usec, struct instance **ret);
+
+/*
+ * The instance stops being governed while memgovd goes on (its cgroup is gone, or no policy
+ * matches it any more): if memgov changed its memory.high, the original goes back now
+ * through its restore record (a cgroup that is gone just loses its record). Call before
+ * instance_free(); at exit the daemon restores every record at once instead.
+ */
+void instance_give_back(struct instance *i);
 
 /* Remove its sources, close its fd, free it. Accepts NULL; returns NULL. */
 struct instance *instance_free(struct instance *i);
@@ -141,7 +159,8 @@ struct instance_event {
         size_t n_profiles;
         const char *const *suspects; /* profile_captured: top leak suspects, as text */
         size_t n_suspects;
-        const char *detail; /* a few words for the log line, or NULL */
+        const char *detail;      /* a few words for the log line, or NULL */
+        const char *reason_name; /* MEMGOV_REASON when no decide_reason says it ("livelock") */
 };
 
 /*

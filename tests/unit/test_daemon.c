@@ -34,6 +34,7 @@
 #include "memgov/daemon.h"
 #include "memgov/log.h"
 #include "memgov/policy.h"
+#include "memgov/restore.h"
 #include "memgov/webhook.h"
 
 #define DEADLINE_USEC  (10 * USEC_PER_SEC)
@@ -45,6 +46,8 @@ struct tree {
         char proc[PATH_MAX + 8];
         char pol[PATH_MAX + 8];
         char config[PATH_MAX + 16];
+        char state[PATH_MAX + 8];
+        bool dry_run; /* start() with --dry-run */
         struct daemon *d;
 };
 
@@ -137,6 +140,7 @@ static int setup(void **state)
         snprintf(t->proc, sizeof(t->proc), "%s/proc", t->root);
         snprintf(t->pol, sizeof(t->pol), "%s/pol", t->root);
         snprintf(t->config, sizeof(t->config), "%s/memgovd.json", t->root);
+        snprintf(t->state, sizeof(t->state), "%s/state", t->root);
         assert_int_equal(mkdir(t->cg, 0755), 0);
         assert_int_equal(mkdir(t->proc, 0755), 0);
         assert_int_equal(mkdir(t->pol, 0755), 0);
@@ -170,6 +174,8 @@ static void start(struct tree *t)
                 .policy_dir = t->pol,
                 .cgroup_root = t->cg,
                 .proc_root = t->proc,
+                .state_dir = t->state,
+                .dry_run = t->dry_run,
         };
         struct memgov_config config = {};
         struct policy_set *set = NULL;
@@ -729,6 +735,109 @@ static void test_pipeline_warn_webhook_signed(void **state)
         assert_true(run_until(t->d, webhook_delivered, NULL));
 }
 
+static void read_file(struct tree *t, const char *rel, char *buf, size_t size)
+{
+        char path[PATH_MAX * 2];
+
+        snprintf(path, sizeof(path), "%s/%s", t->cg, rel);
+        FILE *f = fopen(path, "re");
+        assert_non_null(f);
+        size_t n = fread(buf, 1, size - 1, f);
+        buf[n] = '\0';
+        buf[strcspn(buf, "\n")] = '\0'; /* the kernel ends its values with one */
+        fclose(f);
+}
+
+static bool record_exists(struct tree *t, const char *relpath)
+{
+        return restore_exists(t->state, relpath) == 1;
+}
+
+/* Fixed mode: memory.high is set at the first sample, recorded, and given back at exit. */
+static void test_pipeline_memory_high_set_and_restored(void **state)
+{
+        struct tree *t = *state;
+        char high[64];
+
+        make_growth_cgroup(t);
+        write_policy(t, "checkout.json",
+                     "{\"cgroup\": \"svc/*\", \"sample_interval\": \"1h\", \"forecast\": "
+                     "{\"window\": \"24h\"},\n"
+                     " \"memory_high\": {\"mode\": \"fixed\", \"fixed\": \"60M\", \"min\": "
+                     "\"10M\", \"backend\": \"cgroupfs\"}}\n");
+        start(t);
+
+        read_file(t, "svc/a/memory.high", high, sizeof(high));
+        assert_string_equal(high, "62914560");
+        assert_true(record_exists(t, "svc/a"));
+        struct instance *i = daemon_get_instance(t->d, "svc/a");
+        assert_non_null(i);
+        assert_true(i->govern.touched);
+        assert_int_equal(i->govern.original_bytes, CGROUP_LIMIT_MAX);
+
+        t->d = daemon_free(t->d);
+        read_file(t, "svc/a/memory.high", high, sizeof(high));
+        assert_string_equal(high, "max");
+        assert_false(record_exists(t, "svc/a"));
+}
+
+/* A record left by a run that died is restored before anything else at the next start. */
+static void test_pipeline_leftover_record_restored_at_start(void **state)
+{
+        struct tree *t = *state;
+        char high[64], dir[PATH_MAX * 2];
+        struct stat st;
+
+        make_growth_cgroup(t);
+        writef("52428800\n", "w", "%s/svc/a/memory.high", t->cg);
+        snprintf(dir, sizeof(dir), "%s/svc/a", t->cg);
+        assert_int_equal(stat(dir, &st), 0);
+        struct restore_record rec = {
+                .service = (char *)"checkout",
+                .relpath = (char *)"svc/a",
+                .ino = (uint64_t)st.st_ino,
+                .backend = ACTUATE_BACKEND_CGROUPFS,
+                .high_bytes = CGROUP_LIMIT_MAX,
+        };
+        assert_int_equal(restore_save(t->state, &rec), 1);
+        write_policy(t, "checkout.json", POLICY_HOURLY("svc/*"));
+
+        start(t);
+        read_file(t, "svc/a/memory.high", high, sizeof(high));
+        assert_string_equal(high, "max");
+        assert_false(record_exists(t, "svc/a"));
+        /* The instance found memory.high as it was before memgov touched it. */
+        struct instance *i = daemon_get_instance(t->d, "svc/a");
+        assert_non_null(i);
+        assert_int_equal(i->last.high_bytes, CGROUP_LIMIT_MAX);
+}
+
+/* A dry run decides the same, and writes neither memory.high nor records. */
+static void test_pipeline_dry_run_leaves_memory_high(void **state)
+{
+        struct tree *t = *state;
+        char high[64];
+
+        t->dry_run = true;
+        make_growth_cgroup(t);
+        write_policy(t, "checkout.json",
+                     "{\"cgroup\": \"svc/*\", \"sample_interval\": \"1h\", \"forecast\": "
+                     "{\"window\": \"24h\"},\n"
+                     " \"memory_high\": {\"mode\": \"fixed\", \"fixed\": \"60M\", \"min\": "
+                     "\"10M\"}}\n");
+        start(t);
+
+        struct instance *i = daemon_get_instance(t->d, "svc/a");
+        assert_non_null(i);
+        assert_non_null(i->target);
+        assert_true(i->target->has_high);
+        assert_int_equal(i->target->high_bytes, 62914560);
+        assert_int_equal(t->d->actuator->n_changes, 1);
+        read_file(t, "svc/a/memory.high", high, sizeof(high));
+        assert_string_equal(high, "max");
+        assert_false(record_exists(t, "svc/a"));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -749,6 +858,12 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_pipeline_levels_follow_growth, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_pipeline_warn_webhook_signed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pipeline_memory_high_set_and_restored, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_pipeline_leftover_record_restored_at_start,
+                                                setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pipeline_dry_run_leaves_memory_high, setup,
+                                                teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
