@@ -45,6 +45,13 @@
 #define DROP_MIN_SHARE   0.03
 #define DROP_NOISE_STEPS 5.0
 
+/*
+ * The longest interval between drops that counts as a garbage collector's cycle: Go forces a
+ * collection every 2 minutes at least (runtime.forcegcperiod); JVM young collections and
+ * others come more often. Longer intervals are bursts receding.
+ */
+#define CYCLE_MAX_USEC (120 * USEC_PER_SEC)
+
 /* The envelope spans this many detected cycles. */
 #define ENVELOPE_CYCLES 1.25
 
@@ -265,8 +272,12 @@ static void update_cycle(struct forecast_state *st, uint64_t t_usec, double leve
                         MAX(DROP_NOISE_STEPS * st->step_scale, DROP_MIN_SHARE * st->drop_run_top);
                 if (!st->drop_counted && st->drop_run > thr) {
                         st->drop_counted = true;
-                        if (st->last_drop_usec > 0 &&
-                            t_usec - st->last_drop_usec >= 2 * st->sample_interval_usec) {
+                        uint64_t gap = st->last_drop_usec > 0 ? t_usec - st->last_drop_usec : 0;
+                        if (gap > CYCLE_MAX_USEC) {
+                                /* drops this far apart are bursts ending, not a collector */
+                                st->cycle_usec = 0;
+                                st->n_drops = 0;
+                        } else if (st->last_drop_usec > 0 && gap >= 2 * st->sample_interval_usec) {
                                 uint64_t *iv = st->intervals_usec;
                                 iv[st->n_drops % 3] = t_usec - st->last_drop_usec;
                                 st->n_drops++;
@@ -756,7 +767,13 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
                 double point, hi, lo; /* bytes/s */
                 double from;          /* the level it starts from */
                 double age_s;         /* how long this growth has been observed */
-                double spread;        /* bytes: the envelope's scatter around its line */
+                /*
+                 * bytes: the envelope's scatter around its line, at most the noise between
+                 * samples (beyond that it is misfit, a burst the line does not follow)
+                 */
+                double spread;
+                double line_now;   /* the candidate's fitted line, now (bytes) */
+                double line_slope; /* ... and its slope, bytes/s */
         } cand[3] = {};
 
         /*
@@ -778,7 +795,9 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
                         .lo = fl.slope - k * fl.se,
                         .from = MAX(env_now, level),
                         .age_s = age_s,
-                        .spread = fl.resid_sd,
+                        .spread = MIN(fl.resid_sd, st->step_scale),
+                        .line_now = fl.at_origin,
+                        .line_slope = fl.slope,
                 };
 
         /*
@@ -805,7 +824,9 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
                                 .lo = sh.slope - ks * sh.se,
                                 .from = MAX(MAX(sh.at_origin, env_now), level),
                                 .age_s = age_s,
-                                .spread = sh.resid_sd,
+                                .spread = MIN(sh.resid_sd, st->step_scale),
+                                .line_now = sh.at_origin,
+                                .line_slope = sh.slope,
                         };
                 }
         }
@@ -833,11 +854,23 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
         bool any_growth = false;
         uint64_t point = USEC_INFINITY, lower = USEC_INFINITY, upper = USEC_INFINITY;
 
+        /* the newest evidence: the higher of the last two envelope points */
+        uint32_t i_new = n >= 2 && yl[n - 2] > yl[n - 1] ? n - 2 : n - 1;
+
         for (int c = 0; c < 3; c++) {
                 const struct candidate *cd = &cand[c];
                 if (!cd->ok)
                         continue;
                 any_growth = true;
+
+                /*
+                 * Stalled: the newest points stand below the line by more than twice the noise.
+                 * A ramp that flattened (a burst topping out) still fits a rising line through
+                 * the buckets before; the line is not what the cgroup does now.
+                 */
+                if (cd->line_slope > 0 && yl[i_new] < cd->line_now + cd->line_slope * x[i_new] -
+                                                              2 * MAX(cd->spread, floor_sd))
+                        continue;
 
                 /* Under throttling the level itself is held: no page cache reasoning. */
                 double cr = st->throttled ? 0 : cur_rate;
