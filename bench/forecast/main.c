@@ -454,6 +454,7 @@ int main(int argc, char *argv[])
                                 score_levels(t, levels, p->forecast_horizon_usec, &res);
                                 if (replay_run(p, t, &rr) < 0)
                                         abort();
+                                updates += rr.n_updates;
                                 for (int l = LEVEL_WARN; l < _LEVEL_MAX; l++)
                                         if (rr.false_alarms[l] != res.false_alarms[l])
                                                 mismatches++;
