@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* memgovd: the daemon that runs the flow (probe → forecast → decide → effects) on one loop. */
+#include <fcntl.h>
 #include <getopt.h>
-#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "memgov/cgfs.h"
 #include "memgov/daemon.h"
@@ -184,6 +187,57 @@ static void bump_nofile(void)
                 log_debug("cannot raise the open file limit: %m");
 }
 
+#ifndef MCL_ONFAULT
+#define MCL_ONFAULT 4 /* Linux 4.4; older headers lack it */
+#endif
+
+/*
+ * memgovd must keep running when memory is short: that is when it is needed. Its pages are
+ * locked in RAM (only those it touches, with MCL_ONFAULT, so that reserved but unused
+ * address space costs nothing), and the kernel's OOM killer is told to pass it by. Neither
+ * is fatal: without them memgovd still works, it is only easier to push out.
+ */
+static void protect_self(void)
+{
+        if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0) {
+                int onfault_errno = errno;
+                /* Kernels before 4.4 refuse MCL_ONFAULT with EINVAL: lock everything then. */
+                if (onfault_errno != EINVAL || mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+                        log_warning("cannot lock memgovd's memory (%m): under memory pressure "
+                                    "it may be paged out and react late; grant CAP_IPC_LOCK or "
+                                    "raise LimitMEMLOCK=");
+        }
+
+        _cleanup_close_ int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "-1000", 5) != 5)
+                log_warning("cannot set memgovd's oom_score_adj to -1000 (%m): the OOM killer "
+                            "may pick memgovd; run it as root or with CAP_SYS_RESOURCE, or set "
+                            "OOMScoreAdjust=-1000 in its unit");
+}
+
+/* The state dir (dumps, restore records), 0700, made if missing (its parent must exist). */
+static int make_state_dir(const char *path)
+{
+        struct stat st;
+
+        if (!path)
+                return 0;
+        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno,
+                                       "cannot create the state directory %s: %m; create it or "
+                                       "point --state-dir elsewhere",
+                                       path);
+        if (stat(path, &st) < 0)
+                return log_error_errno(errno, "cannot use the state directory %s: %m", path);
+        if (!S_ISDIR(st.st_mode))
+                return log_error_errno(-ENOTDIR, "the state directory %s is not a directory", path);
+        if (st.st_mode & 077)
+                log_warning("the state directory %s is open to others (mode %04o): dumps and "
+                            "restore records are private; chmod 700 %s",
+                            path, (unsigned)(st.st_mode & 07777), path);
+        return 0;
+}
+
 int main(int argc, char *argv[])
 {
         struct daemon_args args = {};
@@ -222,6 +276,11 @@ int main(int argc, char *argv[])
                                         config.policy_dir);
                 goto finish;
         }
+
+        r = make_state_dir(config.state_dir);
+        if (r < 0)
+                goto finish;
+        protect_self();
 
         r = daemon_new(&args, &config, cgfs, set, &d);
         if (r < 0) {
