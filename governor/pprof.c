@@ -182,10 +182,19 @@ static uint64_t stack_hash(const struct pprof_frame *f, size_t n)
         return h;
 }
 
+/*
+ * The frames of stack k, or NULL when it has none: in->frames stays NULL until some stack
+ * has frames, and NULL + 0 is undefined behaviour.
+ */
+static const struct pprof_frame *stack_frames(const struct pprof_internal *in, size_t k)
+{
+        return in->stacks[k].n_frames > 0 ? in->frames + in->frame_off[k] : NULL;
+}
+
 static bool stack_equal(const struct pprof_internal *in, size_t k, const struct record *r)
 {
         const struct pprof_stack *s = &in->stacks[k];
-        const struct pprof_frame *f = in->frames + in->frame_off[k];
+        const struct pprof_frame *f = stack_frames(in, k);
 
         if (s->n_frames != r->n_frames)
                 return false;
@@ -206,7 +215,7 @@ static int stack_index_grow(struct pprof_internal *in)
         for (size_t i = 0; i < cap; i++)
                 t[i] = SIZE_MAX;
         for (size_t k = 0; k < in->n_stacks; k++) {
-                const struct pprof_frame *f = in->frames + in->frame_off[k];
+                const struct pprof_frame *f = stack_frames(in, k);
                 size_t j = stack_hash(f, in->stacks[k].n_frames) & (cap - 1);
                 while (t[j] != SIZE_MAX)
                         j = (j + 1) & (cap - 1);
