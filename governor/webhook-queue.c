@@ -258,7 +258,8 @@ int webhook_queue_complete(struct webhook_queue *q, struct webhook_message *m,
                 r = WEBHOOK_FAILED;
         else {
                 if (a->has_retry_after)
-                        next = now_usec + a->retry_after_usec;
+                        /* saturate: "Retry-After: 18446744073709" must not wrap to now */
+                        next = now_usec + MIN(a->retry_after_usec, USEC_INFINITY - now_usec);
                 else
                         next = now_usec + backoff(q, m->attempts, rng);
                 if (next >= m->deadline_usec)

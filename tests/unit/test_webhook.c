@@ -502,6 +502,29 @@ static void test_webhook_queue_honours_retry_after(void **state _unused_)
         webhook_queue_clear(&q);
 }
 
+/* A receiver asking for an absurd wait is given up on, not retried at once (the sum wrapped). */
+static void test_webhook_queue_huge_retry_after_gives_up(void **state _unused_)
+{
+        struct webhook_queue q;
+        struct webhook_rng rng = {7};
+        struct webhook_message *m;
+        struct webhook_attempt a = {.status = 503, .has_retry_after = true};
+        enum webhook_result r = _WEBHOOK_RESULT_INVALID;
+        uint64_t now = 1000 * SEC;
+
+        assert_int_equal(webhook_parse_retry_after("18446744073709", 0, &a.retry_after_usec), 0);
+        webhook_queue_init(&q, &params);
+        assert_int_equal(webhook_queue_push(&q, msg("msg_1", "a", EVENT_CRITICAL), now), 0);
+        m = webhook_queue_next(&q, now);
+        assert_non_null(m);
+        assert_int_equal(webhook_queue_complete(&q, m, &a, now, &rng, &r), 1);
+        assert_int_equal(r, WEBHOOK_FAILED);
+        assert_int_equal(q.n_messages, 0);
+        assert_null(webhook_queue_next(&q, now));
+        assert_int_equal(q.attempts, 1);
+        webhook_queue_clear(&q);
+}
+
 static void test_webhook_queue_status_classes(void **state _unused_)
 {
         static const struct {
@@ -710,6 +733,7 @@ int main(void)
                 cmocka_unit_test(test_webhook_queue_retries_5xx_with_full_jitter),
                 cmocka_unit_test(test_webhook_queue_gives_up_at_the_deadline),
                 cmocka_unit_test(test_webhook_queue_honours_retry_after),
+                cmocka_unit_test(test_webhook_queue_huge_retry_after_gives_up),
                 cmocka_unit_test(test_webhook_queue_status_classes),
                 cmocka_unit_test(test_webhook_queue_410_disables_the_endpoint),
                 cmocka_unit_test(test_webhook_queue_supersedes_stale_level_events),
