@@ -256,26 +256,19 @@ static inline void json_object_putp(struct json_object **o)
                 json_object_put(*o);
 }
 
-int memgov_config_load(const char *path, struct diag *diag, struct memgov_config *ret)
+int memgov_config_load_buffer(const char *name, const char *buf, size_t len, struct diag *diag,
+                              struct memgov_config *ret)
 {
         _cleanup_(json_object_putp) struct json_object *root = NULL;
-        _cleanup_free_ char *buf = NULL;
         struct memgov_config cfg;
-        struct pj c = {.diag = diag, .file = path, .objects = config_objects};
+        struct pj c = {.diag = diag, .file = name, .objects = config_objects};
         const char *s;
-        size_t len;
         int r;
 
         r = config_defaults(&cfg);
         if (r < 0)
                 return r;
-        if (!path) {
-                *ret = cfg;
-                return 0;
-        }
-        r = pj_read_file(path, diag, &buf, &len);
-        if (r >= 0)
-                r = pj_parse(&c, buf, len, &root);
+        r = pj_parse(&c, buf, len, &root);
         if (r < 0) {
                 memgov_config_clear(&cfg);
                 return r;
@@ -305,4 +298,24 @@ int memgov_config_load(const char *path, struct diag *diag, struct memgov_config
         }
         *ret = cfg;
         return 0;
+}
+
+int memgov_config_load(const char *path, struct diag *diag, struct memgov_config *ret)
+{
+        _cleanup_free_ char *buf = NULL;
+        struct memgov_config cfg;
+        size_t len;
+        int r;
+
+        if (!path) {
+                r = config_defaults(&cfg);
+                if (r < 0)
+                        return r;
+                *ret = cfg;
+                return 0;
+        }
+        r = pj_read_file(path, diag, &buf, &len);
+        if (r < 0)
+                return r;
+        return memgov_config_load_buffer(path, buf, len, diag, ret);
 }

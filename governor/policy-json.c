@@ -71,7 +71,7 @@ int pj_read_file(const char *path, struct diag *diag, char **ret_buf, size_t *re
 
 /* ---- problems and paths --------------------------------------------------------------- */
 
-static void add_problem(struct pj *c, const char *where, const char *fmt, va_list ap)
+static _printf_(3, 0) void add_problem(struct pj *c, const char *where, const char *fmt, va_list ap)
 {
         _cleanup_free_ char *msg = NULL;
 

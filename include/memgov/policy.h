@@ -178,6 +178,9 @@ DEFINE_FREE_FUNC(policy_set)
  * policies. ret is filled only on success; free its strings with memgov_config_clear().
  */
 int memgov_config_load(const char *path, struct diag *diag, struct memgov_config *ret);
+/* Same, from a buffer; name is used as FILE in messages. */
+int memgov_config_load_buffer(const char *name, const char *buf, size_t len, struct diag *diag,
+                              struct memgov_config *ret);
 void memgov_config_clear(struct memgov_config *c);
 
 /*
