@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "memgov/actuate.h"
+#include "memgov/cgfs.h"
 #include "memgov/macro.h"
 #include "memgov/restore.h"
 #include "systemd-peer.h"
@@ -317,7 +318,7 @@ struct wait_calls {
 static bool calls_and_replies(void *arg)
 {
         struct wait_calls *w = arg;
-        return systemd_peer_n_calls(w->peer) >= w->n_calls &&
+        return (!w->peer || systemd_peer_n_calls(w->peer) >= w->n_calls) &&
                (!w->t || w->t->n_set_replies >= w->n_replies);
 }
 
@@ -503,6 +504,65 @@ static void test_actuate_no_bus(void **state)
         actuator_free(a);
 }
 
+/*
+ * The systemd backend against a real systemd manager, with the unit's cgroup in a real
+ * cgroup2 tree: run by tests/vm/scenarios/systemd_backend.sh, which boots systemd in the
+ * VM and names the unit's cgroup in MEMGOV_TEST_SYSTEMD_CGROUP. Skipped elsewhere.
+ */
+static void test_actuate_systemd_real_manager(void **state)
+{
+        struct fixture *fx = *state;
+        const char *relpath = getenv("MEMGOV_TEST_SYSTEMD_CGROUP");
+        const char *root = getenv("MEMGOV_CGROUP_ROOT");
+        struct actuator *a = NULL;
+        struct actuate_target *t = NULL;
+        struct restore_stats stats = {};
+        struct cgfs *cgfs = NULL;
+        sd_bus *bus = NULL;
+        char cg[PATH_MAX];
+        int fd;
+
+        if (!relpath) {
+                skip();
+                return;
+        }
+        if (!root)
+                root = "/sys/fs/cgroup";
+        path_printf(cg, "%s/%s", root, relpath);
+        assert_int_equal(actuate_bus_open(fx->event, &bus), 0);
+        assert_int_equal(cgfs_new(root, NULL, &cgfs), 0);
+        assert_int_equal(cgfs_open_cgroup(cgfs, relpath, &fd), 0);
+        assert_string_equal(get(cg, "memory.high"), "max\n");
+
+        assert_int_equal(actuator_new(fx->event, bus, fx->state, false, &a), 0);
+        assert_int_equal(
+                actuate_target_new(a, "probe", relpath, fd, inode_of(cg), ACTUATE_BACKEND_AUTO, &t),
+                0);
+        close(fd);
+        run_until(fx->event, resolved, t);
+        assert_int_equal(t->backend, ACTUATE_BACKEND_SYSTEMD);
+
+        assert_int_equal(actuate_set_high(t, 300 * MiB, CGROUP_LIMIT_MAX, "vm: real manager"), 0);
+        run_until(fx->event, calls_and_replies,
+                  &(struct wait_calls){.peer = NULL, .t = t, .n_replies = 1});
+        assert_int_equal(a->n_errors, 0);
+        /* systemd wrote it */
+        assert_string_equal(get(cg, "memory.high"), "314572800\n");
+        assert_int_equal(restore_exists(fx->state, relpath), 1);
+
+        /* and puts the original back when restore asks it to */
+        struct restore_env env = {.cgfs = cgfs, .bus = bus};
+        assert_int_equal(restore_all(fx->state, NULL, &env, &stats), 0);
+        assert_int_equal(stats.restored, 1);
+        assert_string_equal(get(cg, "memory.high"), "max\n");
+        assert_int_equal(restore_exists(fx->state, relpath), 0);
+
+        actuate_target_free(t);
+        actuator_free(a);
+        cgfs_free(cgfs);
+        sd_bus_flush_close_unref(bus);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -518,6 +578,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_actuate_systemd_not_a_unit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_actuate_systemd_refusal, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_actuate_no_bus, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_actuate_systemd_real_manager, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
