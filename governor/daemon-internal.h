@@ -9,6 +9,8 @@
 #include <systemd/sd-event.h>
 
 #include "memgov/daemon.h"
+#include "memgov/promtext.h"
+#include "memgov/status.h"
 
 /* Log at info that instance i stops being governed, and why ("is gone", …). */
 void daemon_log_dropped(const struct instance *i, const char *why);
@@ -34,3 +36,27 @@ int instance_pipeline(struct daemon *d, struct instance *i, const struct sample 
 
 /* The instance with this id, or NULL (it was dropped): for effects that end later. */
 struct instance *daemon_get_instance_by_id(const struct daemon *d, uint64_t id);
+
+/* daemon_reload(), with the problems that stopped it also added to diag (may be NULL). */
+int daemon_reload_diag(struct daemon *d, struct diag *diag);
+
+/*
+ * The HTTP server (governor/daemon-export.c): started on the runtime dir's socket and the
+ * config's listen address; -EADDRINUSE and the like are returned, logged. Reconfigured
+ * after a reload (a failure keeps the old listeners, logged).
+ */
+int daemon_server_start(struct daemon *d);
+void daemon_server_reconfigure(struct daemon *d);
+
+/*
+ * Captures (governor/daemon-capture.c): started by instance_raise_event() on the events a
+ * policy's pprof.on and collectors name, and by POST /v1/dump/SERVICE; their counters for
+ * /metrics and their latest result for /v1/status.
+ */
+void daemon_capture_on_event(struct daemon *d, struct instance *i, enum event e);
+int daemon_handle_dump(void *userdata, const char *service, char **ret_msg);
+void daemon_write_capture_metrics(const struct daemon *d, struct promtext *p);
+void daemon_fill_capture_status(const struct daemon *d, const struct instance *i, uint64_t now_usec,
+                                struct status_instance *ret);
+int daemon_capture_start(struct daemon *d);
+void daemon_capture_stop(struct daemon *d);

@@ -381,13 +381,32 @@ static bool streq_null(const char *a, const char *b)
         return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static void log_diag(const struct diag *diag)
+/* Log every problem, and hand a copy to out (the reload's HTTP answer) if given. */
+static void log_diag(const struct diag *diag, struct diag *out)
 {
-        for (size_t k = 0; k < diag->n_lines; k++)
+        for (size_t k = 0; k < diag->n_lines; k++) {
                 log_error("%s", diag->lines[k]);
+                if (out)
+                        (void)diag_add(out, "%s", diag->lines[k]);
+        }
 }
 
+static int reload(struct daemon *d, struct diag *out);
+
 int daemon_reload(struct daemon *d)
+{
+        return daemon_reload_diag(d, NULL);
+}
+
+int daemon_reload_diag(struct daemon *d, struct diag *out)
+{
+        int r = reload(d, out);
+        if (r < 0)
+                d->n_reload_failures++;
+        return r;
+}
+
+static int reload(struct daemon *d, struct diag *out)
 {
         _cleanup_(policy_set_freep) struct policy_set *set = NULL;
         struct memgov_config c = {};
@@ -396,7 +415,7 @@ int daemon_reload(struct daemon *d)
 
         r = daemon_config_load(&d->args, &diag, &c);
         if (r < 0) {
-                log_diag(&diag);
+                log_diag(&diag, out);
                 diag_clear(&diag);
                 return log_error_errno(r,
                                        "reload: the config %s is not valid (%m); still "
@@ -430,7 +449,7 @@ int daemon_reload(struct daemon *d)
 
         r = policy_set_load_dir(c.policy_dir, &diag, &set);
         if (r < 0) {
-                log_diag(&diag);
+                log_diag(&diag, out);
                 if (diag.n_lines == 0)
                         log_error_errno(r, "reload: cannot read the policy directory %s: %m",
                                         c.policy_dir);
@@ -466,6 +485,7 @@ int daemon_reload(struct daemon *d)
         if (rescan_changed && d->rescan_timer)
                 (void)daemon_rescan_timer_arm(d);
         notify_configure(d);
+        daemon_server_reconfigure(d);
 
         log_info("reloaded: %zu polic%s from %s, %zu cgroup%s governed", d->policies->n_policies,
                  d->policies->n_policies == 1 ? "y" : "ies", d->config.policy_dir, d->n_instances,
@@ -557,6 +577,9 @@ struct daemon *daemon_free(struct daemon *d)
 {
         if (!d)
                 return NULL;
+        /* The server first: no handler may see the daemon half freed. */
+        d->server = server_free(d->server);
+        daemon_capture_stop(d);
         for (size_t k = 0; k < d->n_instances; k++)
                 instance_free(d->instances[k]);
         free(d->instances);
@@ -595,9 +618,19 @@ int daemon_start(struct daemon *d)
         if (r < 0)
                 return r;
         d->start_usec = now;
+        /*
+         * The socket first: a live memgovd already listening on it is -EADDRINUSE, and
+         * then this one must touch nothing (its records are the other's).
+         */
+        r = daemon_server_start(d);
+        if (r == -EADDRINUSE)
+                return r;
         /* Before anything else: a previous run may have left memory.high lowered. */
         restore_records(d, "start");
         effects_start(d);
+        r = daemon_capture_start(d);
+        if (r < 0)
+                log_error_errno(r, "cannot set up profile captures: %m; none will be taken");
         d->started = true; /* from here on, daemon_free() restores the records */
 
         r = sd_event_add_time(d->event, &d->rescan_timer, CLOCK_MONOTONIC, USEC_INFINITY,

@@ -25,11 +25,13 @@
 #include "memgov/actuate.h"
 #include "memgov/cgfs.h"
 #include "memgov/diag.h"
+#include "memgov/dumps.h"
 #include "memgov/http.h"
 #include "memgov/instance.h"
 #include "memgov/macro.h"
 #include "memgov/notify.h"
 #include "memgov/policy.h"
+#include "memgov/server.h"
 
 /* How often STATUS= is recomputed (only sent when it changed). */
 #define DAEMON_STATUS_INTERVAL_USEC USEC_PER_SEC
@@ -94,6 +96,10 @@ struct daemon {
          */
         sd_bus *bus;
         struct actuator *actuator;
+        /* /metrics and the status API (governor/daemon-export.c); NULL: not listening. */
+        struct server *server;
+        /* Captures (governor/daemon-capture.c): the dump store; NULL: no captures. */
+        struct dump_store *dumps;
 
         uint64_t start_usec; /* CLOCK_MONOTONIC at daemon_start() */
         bool ready;          /* READY=1 sent */
@@ -103,6 +109,7 @@ struct daemon {
         char *status;        /* the last STATUS= sent */
         uint64_t n_scans;    /* completed rescans */
         uint64_t n_reloads;  /* successful reloads */
+        uint64_t n_reload_failures;
 };
 
 /*

@@ -16,7 +16,9 @@
 #include <inttypes.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -27,6 +29,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "loopback-server.h"
@@ -35,6 +38,7 @@
 #include "memgov/log.h"
 #include "memgov/policy.h"
 #include "memgov/restore.h"
+#include "memgov/status.h"
 #include "memgov/webhook.h"
 
 #define DEADLINE_USEC  (10 * USEC_PER_SEC)
@@ -148,7 +152,10 @@ static int setup(void **state)
         writef("MemTotal:        8388608 kB\nMemFree:         1000 kB\n", "w", "%s/meminfo",
                t->proc);
         /* The safety-net rescan must not be what makes a test pass. */
-        write_file(t->config, "{\"rescan_interval\": \"1h\"}\n", "w");
+        char config[PATH_MAX * 2];
+        snprintf(config, sizeof(config),
+                 "{\"rescan_interval\": \"1h\", \"runtime_dir\": \"%s/run\"}\n", t->root);
+        write_file(t->config, config, "w");
 
         if (!getenv("MEMGOV_TEST_VERBOSE"))
                 log_set_max_level(LOG_WARNING);
@@ -838,6 +845,191 @@ static void test_pipeline_dry_run_leaves_memory_high(void **state)
         assert_false(record_exists(t, "svc/a"));
 }
 
+/* ---- the status socket ---- */
+
+struct call {
+        const char *socket;
+        const char *method; /* "GET" or "POST" */
+        const char *path;
+        long status;
+        char *body;
+        size_t body_size;
+        atomic_bool done;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *userdata)
+{
+        struct call *c = userdata;
+        char *nb = realloc(c->body, c->body_size + size * n + 1);
+
+        if (!nb)
+                return 0;
+        memcpy(nb + c->body_size, p, size * n);
+        c->body = nb;
+        c->body_size += size * n;
+        c->body[c->body_size] = '\0';
+        return size * n;
+}
+
+static void *call_thread(void *userdata)
+{
+        struct call *c = userdata;
+        CURL *e = curl_easy_init();
+        char url[256];
+
+        if (e) {
+                snprintf(url, sizeof(url), "http://localhost%s", c->path);
+                curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, c->socket);
+                curl_easy_setopt(e, CURLOPT_URL, url);
+                curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+                curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
+                curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+                curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+                if (strcmp(c->method, "POST") == 0)
+                        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+                if (curl_easy_perform(e) == CURLE_OK)
+                        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &c->status);
+                curl_easy_cleanup(e);
+        }
+        atomic_store(&c->done, true);
+        return NULL;
+}
+
+static bool call_done(struct daemon *d, const void *arg)
+{
+        (void)d;
+        return atomic_load(&((struct call *)arg)->done);
+}
+
+/* Ask the daemon's socket, as memgovctl or curl would, while its loop runs here. */
+static void call(struct tree *t, const char *method, const char *path, struct call *c)
+{
+        char socket[PATH_MAX * 2];
+        pthread_t th;
+
+        snprintf(socket, sizeof(socket), "%s/run/memgovd.sock", t->root);
+        *c = (struct call){.socket = socket, .method = method, .path = path};
+        atomic_init(&c->done, false);
+        assert_int_equal(pthread_create(&th, NULL, call_thread, c), 0);
+        assert_true(run_until(t->d, call_done, c));
+        assert_int_equal(pthread_join(th, NULL), 0);
+        c->socket = NULL;
+}
+
+/* The value of the sample "name{labels}" in a /metrics body; fails if it is absent. */
+static double metric_value(const char *body, const char *series)
+{
+        size_t len = strlen(series);
+
+        for (const char *p = body; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+                if (strncmp(p, series, len) == 0 && p[len] == ' ')
+                        return strtod(p + len + 1, NULL);
+        fail_msg("no sample %s in:\n%s", series, body);
+        return 0;
+}
+
+static bool has_series(const char *body, const char *series)
+{
+        size_t len = strlen(series);
+
+        for (const char *p = body; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+                if (strncmp(p, series, len) == 0 && p[len] == ' ')
+                        return true;
+        return false;
+}
+
+#define SVC_A "{service=\"checkout\",cgroup=\"svc/a\"}"
+
+static void test_export_metrics_show_the_cgroup_files(void **state)
+{
+        struct tree *t = *state;
+        struct call c;
+
+        make_growth_cgroup(t);
+        writef("low 0\nhigh 7\nmax 2\noom 0\noom_kill 0\n", "w", "%s/svc/a/memory.events", t->cg);
+        writef("anon 8388608\nfile 2097152\n", "w", "%s/svc/a/memory.stat", t->cg);
+        writef("some avg10=1.50 avg60=0.00 avg300=0.00 total=2500000\n"
+               "full avg10=0.00 avg60=0.00 avg300=0.00 total=1000000\n",
+               "w", "%s/svc/a/memory.pressure", t->cg);
+        writef("73400320\n", "w", "%s/svc/a/memory.high", t->cg);
+        write_policy(t, "checkout.json", POLICY_HOURLY("svc/*"));
+        start(t);
+
+        call(t, "GET", "/metrics", &c);
+        assert_int_equal(c.status, 200);
+        assert_non_null(c.body);
+        assert_true(metric_value(c.body, "memgov_memory_current_bytes" SVC_A) == 10485760);
+        assert_true(metric_value(c.body, "memgov_memory_max_bytes" SVC_A) == 104857600);
+        assert_true(metric_value(c.body, "memgov_memory_high_bytes" SVC_A) == 73400320);
+        assert_true(metric_value(c.body, "memgov_memory_limit_bytes" SVC_A) == 104857600);
+        assert_true(metric_value(c.body, "memgov_memory_anon_bytes" SVC_A) == 8388608);
+        assert_true(metric_value(c.body, "memgov_memory_file_bytes" SVC_A) == 2097152);
+        assert_true(metric_value(c.body, "memgov_memory_events_total{service=\"checkout\","
+                                         "cgroup=\"svc/a\",event=\"high\"}") == 7);
+        assert_true(metric_value(c.body, "memgov_pressure_some_seconds_total" SVC_A) == 2.5);
+        assert_true(metric_value(c.body, "memgov_pressure_full_seconds_total" SVC_A) == 1);
+        assert_true(metric_value(c.body, "memgov_level" SVC_A) == 0);
+        assert_true(metric_value(c.body, "memgov_samples_total" SVC_A) == 1);
+        assert_true(metric_value(c.body, "memgov_events_total{service=\"checkout\","
+                                         "cgroup=\"svc/a\",event=\"warn\"}") == 0);
+        assert_true(metric_value(c.body, "memgov_instances") == 1);
+        assert_true(metric_value(c.body, "memgov_policies") == 1);
+        /* One sample: no forecast yet, so no ETA series rather than a made-up one. */
+        assert_false(has_series(c.body, "memgov_forecast_eta_seconds" SVC_A));
+        free(c.body);
+
+        /* A new sample is what the next scrape shows. */
+        writef("20971520\n", "w", "%s/svc/a/memory.current", t->cg);
+        struct instance *i = daemon_get_instance(t->d, "svc/a");
+        uint64_t now;
+        assert_true(sd_event_now(t->d->event, CLOCK_MONOTONIC, &now) >= 0);
+        assert_int_equal(instance_sample(i, now + USEC_PER_SEC), 0);
+        call(t, "GET", "/metrics", &c);
+        assert_int_equal(c.status, 200);
+        assert_true(metric_value(c.body, "memgov_memory_current_bytes" SVC_A) == 20971520);
+        assert_true(metric_value(c.body, "memgov_samples_total" SVC_A) == 2);
+        free(c.body);
+}
+
+static void test_export_status_and_reload(void **state)
+{
+        struct tree *t = *state;
+        struct status_doc *doc = NULL;
+        struct call c;
+
+        make_growth_cgroup(t);
+        write_policy(t, "checkout.json", POLICY_HOURLY("svc/*"));
+        start(t);
+
+        call(t, "GET", "/v1/status", &c);
+        assert_int_equal(c.status, 200);
+        assert_int_equal(status_parse_json(c.body, c.body_size, &doc, NULL), 0);
+        assert_int_equal(doc->n_instances, 1);
+        assert_string_equal(doc->instances[0].service, "checkout");
+        assert_string_equal(doc->instances[0].cgroup, "svc/a");
+        assert_int_equal(doc->instances[0].level, LEVEL_OK);
+        assert_int_equal(doc->instances[0].current_bytes, 10485760);
+        assert_int_equal(doc->instances[0].limit_bytes, 104857600);
+        assert_int_equal(doc->daemon.n_policies, 1);
+        doc = status_doc_free(doc);
+        free(c.body);
+
+        /* A broken policy: 422 with the problem, and the running set stays. */
+        write_policy(t, "b.json", "{\"cgroup\": \"other/*\", \"levls\": {}}\n");
+        call(t, "POST", "/v1/reload", &c);
+        assert_int_equal(c.status, 422);
+        assert_non_null(strstr(c.body, "levls"));
+        assert_int_equal(t->d->n_reload_failures, 1);
+        free(c.body);
+
+        write_policy(t, "b.json", POLICY_HOURLY("other/*"));
+        call(t, "POST", "/v1/reload", &c);
+        assert_int_equal(c.status, 200);
+        assert_non_null(strstr(c.body, "reloaded: 2 policies"));
+        assert_int_equal(t->d->n_reloads, 1);
+        free(c.body);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -864,6 +1056,12 @@ int main(void)
                                                 setup, teardown),
                 cmocka_unit_test_setup_teardown(test_pipeline_dry_run_leaves_memory_high, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_export_metrics_show_the_cgroup_files, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_export_status_and_reload, setup, teardown),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        int r = cmocka_run_group_tests(tests, NULL, NULL);
+        curl_global_cleanup();
+        return r;
 }
