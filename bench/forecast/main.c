@@ -207,7 +207,8 @@ static size_t list_real(const char *dir, char ***ret)
                         abort();
         }
         closedir(d);
-        qsort(v, n, sizeof(*v), cmp_str);
+        if (n > 0)
+                qsort(v, n, sizeof(*v), cmp_str);
         *ret = v;
         return n;
 }
@@ -498,11 +499,14 @@ int main(int argc, char *argv[])
                 seed, scale);
         fprintf(f,
                 "Corpus: %zu synthetic traces (%u with an OOM) and %u real traces from "
-                "`tests/traces/real/`; %.1f trace-hours, %" PRIu64 " samples. False alarms "
+                "`%s/`; %.1f trace-hours, %" PRIu64 " samples. False alarms "
                 "are counted on the %u traces without an OOM (%.1f trace-hours). Leads are "
                 "how long the level had been standing, without a break, at the OOM (0 when it "
                 "was not), in seconds; median / 10th percentile over the OOM traces.\n\n",
                 n_synthetic, st[RULE_MEMGOV].n_oom - gs[_FAMILY_MAX].n_oom, n_real_used,
+                strncmp(real, MEMGOV_SOURCE_DIR "/", strlen(MEMGOV_SOURCE_DIR "/")) == 0
+                        ? real + strlen(MEMGOV_SOURCE_DIR "/")
+                        : real,
                 (double)total_usec / (double)USEC_PER_HOUR, samples, st[RULE_MEMGOV].n_quiet,
                 (double)st[RULE_MEMGOV].quiet_usec / (double)USEC_PER_HOUR);
         print_main_table(f, st);
