@@ -4,7 +4,9 @@ MEMGOV_DEPS=(
         cmake make gcc pkg-config clang-format
         libsystemd-dev libjson-c-dev libcurl4-openssl-dev libcmocka-dev libmicrohttpd-dev libssl-dev
         golang-go python3-jsonschema
+        clang valgrind
         qemu-system-x86 busybox-static linux-image-amd64 stress-ng
+        valgrind
 )
 
 # Install what is missing (as root, through apt-get); otherwise say what to install.
