@@ -6,7 +6,6 @@ MEMGOV_DEPS=(
         golang-go python3-jsonschema
         clang valgrind
         qemu-system-x86 busybox-static linux-image-amd64 stress-ng
-        valgrind
 )
 
 # Install what is missing (as root, through apt-get); otherwise say what to install.
