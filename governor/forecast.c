@@ -128,6 +128,7 @@ void forecast_init(struct forecast_state *st, const struct policy *p)
                 p && p->forecast_window_usec ? p->forecast_window_usec : 5 * USEC_PER_MINUTE;
         st->sample_interval_usec =
                 p && p->sample_interval_usec ? p->sample_interval_usec : USEC_PER_SEC;
+        st->policy_window_usec = st->window_usec;
         st->bucket_usec = MAX(st->window_usec / (FORECAST_BUCKETS - 2), USEC_PER_MSEC);
         st->envelope_span = 1;
 }
@@ -155,7 +156,8 @@ void forecast_set_policy(struct forecast_state *st, const struct policy *p)
         struct forecast_state fresh;
 
         forecast_init(&fresh, p);
-        if (fresh.window_usec == st->window_usec) {
+        /* compared with the policy's window: the state's may have been widened (see above) */
+        if (fresh.policy_window_usec == st->policy_window_usec) {
                 st->sample_interval_usec = fresh.sample_interval_usec;
                 return;
         }

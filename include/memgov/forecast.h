@@ -137,8 +137,9 @@ struct forecast_fit {
  */
 struct forecast_state {
         /* from the policy */
-        uint64_t window_usec;
-        uint64_t bucket_usec; /* window / (FORECAST_BUCKETS - 2) */
+        uint64_t policy_window_usec; /* forecast.window as the policy says */
+        uint64_t window_usec;        /* the window used: at least 20 sample intervals */
+        uint64_t bucket_usec;        /* window / (FORECAST_BUCKETS - 2) */
         uint64_t sample_interval_usec;
 
         /* the bucket ring: oldest at head; the newest (count - 1) is open */

@@ -411,6 +411,36 @@ static void test_forecast_state_fixed_size(void **state)
         assert_true(a.count <= FORECAST_BUCKETS);
 }
 
+/*
+ * A reload with the same window keeps the history (even one widened for 30 s samples); a
+ * new window starts over.
+ */
+static void test_forecast_set_policy_keeps_history(void **state)
+{
+        (void)state;
+        struct policy p = test_policy();
+        struct forecast_state st;
+        struct forecast f;
+
+        forecast_init(&st, &p);
+        for (int t = 0; t <= 3000; t += 30) {
+                struct sample s = make_sample(t, 0.3 + 0.0001 * t);
+                forecast_update(&st, &s, &f);
+        }
+        uint64_t n = st.n_samples, window = st.window_usec;
+        assert_true(window > p.forecast_window_usec);
+
+        p.hold_usec = 10 * USEC_PER_SEC;
+        forecast_set_policy(&st, &p);
+        assert_int_equal(st.n_samples, n);
+        assert_int_equal(st.window_usec, window);
+
+        p.forecast_window_usec = 10 * USEC_PER_MINUTE;
+        forecast_set_policy(&st, &p);
+        assert_int_equal(st.n_samples, 0);
+        assert_int_equal(st.window_usec, 10 * USEC_PER_MINUTE);
+}
+
 /* Samples out of order or repeated leave the history alone. */
 static void test_forecast_time_not_advancing(void **state)
 {
@@ -447,6 +477,7 @@ int main(void)
                 cmocka_unit_test(test_forecast_events),
                 cmocka_unit_test(test_forecast_reclaimable),
                 cmocka_unit_test(test_forecast_state_fixed_size),
+                cmocka_unit_test(test_forecast_set_policy_keeps_history),
                 cmocka_unit_test(test_forecast_time_not_advancing),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
