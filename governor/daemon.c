@@ -628,10 +628,8 @@ int daemon_start(struct daemon *d)
         /* Before anything else: a previous run may have left memory.high lowered. */
         restore_records(d, "start");
         effects_start(d);
-        r = daemon_capture_start(d);
-        if (r < 0)
-                log_error_errno(r, "cannot set up profile captures: %m; none will be taken");
-        d->started = true; /* from here on, daemon_free() restores the records */
+        (void)daemon_capture_start(d); /* logged; governing goes on without captures */
+        d->started = true;             /* from here on, daemon_free() restores the records */
 
         r = sd_event_add_time(d->event, &d->rescan_timer, CLOCK_MONOTONIC, USEC_INFINITY,
                               USEC_PER_SEC, daemon_rescan_timer_handler, d);

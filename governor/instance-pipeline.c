@@ -206,6 +206,8 @@ void instance_raise_event(struct daemon *d, struct instance *i, const struct ins
                                          "%s: %s: cannot queue the %s webhook: %m",
                                          i->policy->service, i->relpath, event_to_string(ev->type));
         }
+
+        daemon_capture_on_event(d, i, ev->type);
 }
 
 /* Carry out govern's intent for i: memory.high (through the target) and memory.reclaim. */

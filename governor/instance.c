@@ -318,6 +318,8 @@ struct instance *instance_free(struct instance *i)
         sd_event_source_disable_unref(i->events_watch);
         sd_event_source_disable_unref(i->psi);
         actuate_target_free(i->target);
+        capture_pair_clear(&i->capture_pair);
+        free(i->last_capture_dir);
         closep(&i->dir_fd);
         free(i->ring);
         free(i->relpath);

@@ -49,7 +49,8 @@ struct daemon_args {
         bool dry_run;            /* --dry-run: write nothing outside the state dir */
 };
 
-struct dir_watch; /* a directory a policy glob could grow in (governor/daemon-scan.c) */
+struct dir_watch;   /* a directory a policy glob could grow in (governor/daemon-scan.c) */
+struct capture_job; /* a capture running for an instance (governor/daemon-capture.c) */
 
 /*
  * The daemon. Fields are owned and written by governor/daemon*.c and instance.c; other
@@ -98,8 +99,13 @@ struct daemon {
         struct actuator *actuator;
         /* /metrics and the status API (governor/daemon-export.c); NULL: not listening. */
         struct server *server;
-        /* Captures (governor/daemon-capture.c): the dump store; NULL: no captures. */
+        /*
+         * Captures (governor/daemon-capture.c): the dump store (NULL: no captures) and the
+         * captures running now, each of which knows its instance by id only.
+         */
         struct dump_store *dumps;
+        struct capture_job **capture_jobs;
+        size_t n_capture_jobs;
 
         uint64_t start_usec; /* CLOCK_MONOTONIC at daemon_start() */
         bool ready;          /* READY=1 sent */

@@ -17,6 +17,7 @@
 #include <systemd/sd-event.h>
 
 #include "memgov/actuate.h"
+#include "memgov/capture.h"
 #include "memgov/decide.h"
 #include "memgov/forecast.h"
 #include "memgov/govern.h"
@@ -41,6 +42,21 @@ struct daemon;
  * up to a hundred times a second, and the ring should still span the forecast window.
  */
 #define INSTANCE_EVENT_MIN_GAP_USEC (250 * USEC_PER_MSEC)
+
+/* What became of one kind of a capture (memgov_profile_captures_total{result=}). */
+enum instance_capture_result {
+        INSTANCE_CAPTURE_OK,      /* "ok": the whole file */
+        INSTANCE_CAPTURE_PARTIAL, /* "partial": cut at its size cap or deadline, kept */
+        INSTANCE_CAPTURE_FAILED,  /* "failed": nothing usable */
+        _INSTANCE_CAPTURE_RESULT_MAX,
+};
+
+/* The pprof kinds, then collector runs. */
+#define INSTANCE_CAPTURE_COLLECTORS _PPROF_KIND_MAX
+#define INSTANCE_CAPTURE_KINDS      (_PPROF_KIND_MAX + 1)
+
+/* "ok", "partial", "failed"; NULL if invalid. */
+const char *instance_capture_result_to_string(enum instance_capture_result r);
 
 struct instance {
         struct daemon *daemon;       /* the owner */
@@ -94,6 +110,22 @@ struct instance {
         struct govern_state govern;
         struct actuate_target *target;
         bool escalated;
+
+        /*
+         * Captures (governor/daemon-capture.c): cooldowns and the hourly cap, the
+         * base/current pair the suspects are diffed from, whether one runs now, and what
+         * they came to per kind (memgov_profile_captures_total; collector runs under
+         * INSTANCE_CAPTURE_COLLECTORS) and the latest, for status.
+         */
+        struct capture_limiter capture_limiter;
+        struct capture_pair capture_pair;
+        bool capturing;
+        uint64_t n_captures[INSTANCE_CAPTURE_KINDS][_INSTANCE_CAPTURE_RESULT_MAX];
+        bool has_last_capture;
+        const char *last_capture_kind;   /* static: a pprof kind name, "collector", "snapshot" */
+        const char *last_capture_result; /* static: instance_capture_result_to_string() */
+        char *last_capture_dir;          /* the dump; NULL when none was written */
+        uint64_t last_capture_usec;
 
         /* Events raised (memgov_events_total) and the latest one, for status. */
         uint64_t n_events[_EVENT_MAX];

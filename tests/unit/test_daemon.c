@@ -1030,6 +1030,153 @@ static void test_export_status_and_reload(void **state)
         free(c.body);
 }
 
+/* ---- captures ---- */
+
+static char *read_fixture(const char *name)
+{
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof(path), "%s/tests/fixtures/pprof/%s", MEMGOV_SOURCE_DIR, name);
+        FILE *f = fopen(path, "re");
+        assert_non_null(f);
+        char *buf = calloc(1, 1 << 20);
+        assert_non_null(buf);
+        size_t n = fread(buf, 1, (1 << 20) - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+        return buf;
+}
+
+static bool n_events_at_least(struct daemon *d, const void *arg)
+{
+        const uint64_t *want = arg;
+        struct instance *i = daemon_get_instance(d, "svc/a");
+        return i && i->n_events[EVENT_PROFILE_CAPTURED] >= *want;
+}
+
+static bool got_two_requests(struct daemon *d, const void *arg)
+{
+        (void)d;
+        return ls_n_requests((struct ls_server *)arg) >= 2;
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+        char path[PATH_MAX * 2];
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        return access(path, F_OK) == 0;
+}
+
+/*
+ * Entering warn takes the base capture from the service's pprof endpoint; an on-demand
+ * dump later is the current one, diffed against the base: suspects come out.
+ */
+static void test_capture_at_warn_then_on_demand_diff(void **state)
+{
+        struct tree *t = *state;
+        _cleanup_free_ char *heap_base = read_fixture("leaky-heap-base.txt");
+        _cleanup_free_ char *heap_current = read_fixture("leaky-heap-current.txt");
+        const struct ls_response script[] = {
+                {.status = 200, .body = heap_base},
+                {.status = 200, .body = "\x1f\x8b-base"}, /* gzip's magic is all it checks */
+                {.status = 200, .body = heap_current},
+                {.status = 200, .body = "\x1f\x8b-current"},
+        };
+        static const struct ls_response hook_script[] = {{.status = 204}, {.status = 204}};
+        char pprof[PATH_MAX * 3];
+        enum level seen[16];
+        size_t n_seen = 0;
+        struct ls_server srv, hooks;
+        struct call c;
+
+        assert_int_equal(ls_start(&srv, script, ELEMENTSOF(script)), 0);
+        /* A receiver of profile_captured only (unsigned: it is on loopback). */
+        assert_int_equal(ls_start(&hooks, hook_script, ELEMENTSOF(hook_script)), 0);
+        snprintf(pprof, sizeof(pprof),
+                 "{\"cgroup\": \"svc/*\", \"sample_interval\": \"100ms\",\n"
+                 " \"forecast\": {\"window\": \"2s\", \"horizon\": \"5m\"},\n"
+                 " \"levels\": {\"warn\": {\"usage\": \"50%%\"}, \"degrade\": {\"usage\": "
+                 "\"95%%\"}, \"critical\": {\"usage\": \"99%%\"}, \"hold\": \"10m\"},\n"
+                 " \"memory_high\": {\"mode\": \"off\"},\n"
+                 " \"pprof\": {\"url\": \"%s/debug/pprof\", \"on\": [\"warn\"], \"kinds\": "
+                 "[\"heap\"], \"cooldown\": \"0s\"},\n"
+                 " \"webhooks\": [{\"url\": \"%s/hook\", \"events\": [\"profile_captured\"]}]}\n",
+                 srv.url, hooks.url);
+        make_growth_cgroup(t);
+        write_policy(t, "checkout.json", pprof);
+        start(t);
+
+        assert_true(grow_until(t, 10 << 20, 3 << 19, LEVEL_WARN, seen, &n_seen, NULL));
+        uint64_t one = 1;
+        assert_true(run_until(t->d, n_events_at_least, &one));
+        struct instance *i = daemon_get_instance(t->d, "svc/a");
+        assert_int_equal(i->n_captures[PPROF_HEAP][INSTANCE_CAPTURE_OK], 1);
+        assert_non_null(i->capture_pair.base_dir);
+        assert_null(i->capture_pair.current_dir);
+        assert_true(file_exists(i->capture_pair.base_dir, "heap.txt"));
+        assert_true(file_exists(i->capture_pair.base_dir, "heap.pb.gz"));
+        assert_true(file_exists(i->capture_pair.base_dir, "manifest.json"));
+        _cleanup_free_ char *base = strdup(i->capture_pair.base_dir);
+
+        call(t, "POST", "/v1/dump/checkout", &c);
+        assert_int_equal(c.status, 202);
+        assert_non_null(strstr(c.body, "capturing 1 cgroup of checkout"));
+        free(c.body);
+        uint64_t two = 2;
+        assert_true(run_until(t->d, n_events_at_least, &two));
+        ls_stop(&srv);
+        assert_int_equal(srv.n_requests, 4);
+        assert_string_equal(srv.requests[0].path, "/debug/pprof/heap?debug=1&gc=1");
+        assert_string_equal(srv.requests[1].path, "/debug/pprof/heap");
+        ls_free(&srv);
+
+        i = daemon_get_instance(t->d, "svc/a");
+        assert_int_equal(i->n_captures[PPROF_HEAP][INSTANCE_CAPTURE_OK], 2);
+        assert_string_equal(i->capture_pair.base_dir, base);
+        assert_non_null(i->capture_pair.current_dir);
+        assert_true(file_exists(i->capture_pair.current_dir, "suspects.json"));
+        assert_string_equal(i->last_capture_result, "ok");
+        assert_string_equal(i->last_capture_dir, i->capture_pair.current_dir);
+
+        /* What a scraper sees. */
+        call(t, "GET", "/metrics", &c);
+        assert_true(metric_value(c.body, "memgov_profile_captures_total{service=\"checkout\","
+                                         "cgroup=\"svc/a\",kind=\"heap\",result=\"ok\"}") == 2);
+        assert_true(metric_value(c.body, "memgov_events_total{service=\"checkout\","
+                                         "cgroup=\"svc/a\",event=\"profile_captured\"}") == 2);
+        free(c.body);
+
+        /* The second event names the current dump's profiles and the top suspect. */
+        assert_true(run_until(t->d, got_two_requests, &hooks));
+        ls_stop(&hooks);
+        struct json_object *o = json_tokener_parse(hooks.requests[1].body), *data, *v;
+        assert_non_null(o);
+        assert_true(json_object_object_get_ex(o, "type", &v));
+        assert_string_equal(json_object_get_string(v), "io.memgov.profile_captured");
+        assert_true(json_object_object_get_ex(o, "data", &data));
+        assert_true(json_object_object_get_ex(data, "profiles", &v));
+        bool has_heap = false;
+        for (size_t k = 0; k < json_object_array_length(v); k++) {
+                const char *path = json_object_get_string(json_object_array_get_idx(v, k));
+                has_heap = has_heap || (strncmp(path, i->capture_pair.current_dir,
+                                                strlen(i->capture_pair.current_dir)) == 0 &&
+                                        strstr(path, "/heap.pb.gz"));
+        }
+        assert_true(has_heap);
+        assert_true(json_object_object_get_ex(data, "suspects", &v));
+        assert_true(json_object_array_length(v) >= 1);
+        assert_non_null(
+                strstr(json_object_get_string(json_object_array_get_idx(v, 0)), "main.leak"));
+        json_object_put(o);
+        ls_free(&hooks);
+
+        /* A service nobody governs: 404. */
+        call(t, "POST", "/v1/dump/nobody", &c);
+        assert_int_equal(c.status, 404);
+        free(c.body);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1059,6 +1206,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_export_metrics_show_the_cgroup_files, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_export_status_and_reload, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_capture_at_warn_then_on_demand_diff, setup,
+                                                teardown),
         };
         curl_global_init(CURL_GLOBAL_DEFAULT);
         int r = cmocka_run_group_tests(tests, NULL, NULL);
