@@ -9,39 +9,38 @@
  * state is in a caller-owned struct forecast_state of fixed size; the cost of one update is
  * bounded whatever the policy's window (see "Cost" below).
  *
- * The model, in short (docs/forecast.md has the long form):
+ * The model, in short (docs/forecast.md has the long form and the reasons):
  *
- *   level      current − reclaimable page cache. Reclaimable is estimated from memory.stat:
- *              inactive_file + active_file/2 − dirty − writeback when the whole stat is
- *              carried (the daemon), else 3/4 of `file` (traces): shmem and dirty pages are
- *              counted in `file` and cannot be dropped, so never all of it. Without `file`,
- *              level = current.
- *   envelope   the level is reduced to time buckets (window/30 wide) holding their maximum;
- *              when the series has a sawtooth (a garbage collector freeing memory in sharp
- *              drops), each bucket is replaced by the maximum over ~1.25 detected cycles, so
- *              the fit follows the peaks — the values that meet the limit — not the wave.
- *   fit        least squares over the envelope since the last restart, within the window.
- *              At every closed bucket, a two-segment test restarts the fit at a change of
- *              regime (a step, a burst that receded, growth that stopped or accelerated)
- *              when two lines explain the window much better than one.
- *   ETA        growth counts only when the slope is significant (> 2 standard errors);
- *              otherwise the ETA is infinite. Point: the slope; lower bound: slope + 2 se,
- *              or the recent slope when growth is accelerating, whichever is faster; upper:
- *              slope − 2 se. Growth of page cache stops where memory.current meets the limit
- *              (the kernel reclaims it from there on): the ETA follows the level's growth
- *              until then, and only the growth of what cannot be reclaimed after.
- *   throttled  while memory.events high climbs with the usage near memory.high, the kernel
- *              is holding growth back; the slope measured before the throttling began is
- *              kept for the lower bound, so that the flattening does not read as a stop.
+ *   level      current − reclaimable page cache: inactive_file + active_file/2 − dirty −
+ *              writeback with the whole memory.stat (the daemon), 3/4 of `file` with only
+ *              that (traces; `file` also counts shmem and dirty pages), else current.
+ *   envelope   the level's maximum per time bucket (the window, at least 20 sample intervals,
+ *              cut in 30); with a GC sawtooth (sharp drops at most 2 min apart), the maximum
+ *              over ~1.25 cycles: the fit follows the peaks, which meet the limit, not the wave.
+ *   fit        least squares of the envelope since the last restart; its error widened for
+ *              correlated residuals. When a bucket closes, the fit restarts where two lines
+ *              explain the window far better than one (a step, a burst gone, growth stopped,
+ *              slowed or taken off). No ETA before half a window of history, nor from fewer
+ *              than three envelope spans of points.
+ *   growth     significant at 3 standard errors; also the recent fifth of the window when it
+ *              grows significantly faster (acceleration). A lower bound counts only when the
+ *              growth behind it has been seen for at least half of it (a Copernican
+ *              persistence prior), and not when the newest points fall below its line.
+ *   ETA        point: the fitted slope from the envelope now; lower bound (what decide uses):
+ *              the slope's upper 95% from the peaks' upper prediction band; upper bound: the
+ *              slope's lower 95%. Page cache grows only until memory.current meets the limit:
+ *              after that, only what is not page cache grows toward the OOM.
+ *   throttled  near memory.high, while high events climb and (where known) PSI shows tasks
+ *              stalling, the lower bound keeps the slope from before the throttling began.
  *   PSI        some/full avg10: the kernel's own value when the sample carries it
  *              (SAMPLE_HAS_PSI_AVG), else an exponential average of the total_usec deltas
  *              with the kernel's 10 s time constant (forecast.psi_source says which).
  *   events     memory.events high and max increase rates, per second, averaged with the
  *              same 10 s time constant; oom_kill increases are reported as they happen.
  *
- * Cost: O(1) per sample, plus O(FORECAST_BUCKETS) when a bucket closes (once per
- * window/30) and O(FORECAST_BUCKETS × cycle) for the envelope; bench/forecast measures the
- * instructions per update.
+ * Cost: O(FORECAST_BUCKETS) per sample (fits over at most 32 points) plus
+ * O(FORECAST_BUCKETS × envelope span) when a bucket closes, whatever the window; about six
+ * thousand instructions per update (bench/forecast/instructions.sh).
  */
 #pragma once
 
