@@ -3,6 +3,11 @@
  * forecast: the stage between probe and decide. Turns each sample into the level that can
  * cause an OOM, its growth and the time until it meets the limit (include/memgov/forecast.h
  * states the model; docs/forecast.md explains the choices). Pure: time comes from samples.
+ *
+ * Longer than most files (~900 lines) on purpose: the model is one piece. Its parts (the
+ * envelope, the fit, the restarts, the persistence rule, the page-cache squeeze, the
+ * throttling latch) share one state and each exists to keep another from raising false
+ * alarms; read apart they would hide why each is there.
  */
 #include <math.h>
 #include <string.h>
