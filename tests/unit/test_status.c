@@ -2,7 +2,8 @@
 /*
  * Export: the status document — what the daemon writes reads back the same in memgovctl,
  * hostile strings stay valid JSON, broken documents are refused with a reason, and the
- * table a person reads shows the right figures in the right columns.
+ * table a person reads shows the right figures in the right columns, and
+ * docs/status-api.md names every key the daemon writes.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "memgov/macro.h"
 #include "memgov/status.h"
@@ -456,6 +458,64 @@ static void test_status_format_bytes_and_duration_table(void **state _unused_)
         }
 }
 
+/* Whether doc names key as a key: `key`, `x.key`, `key.y`, `key[]`, `a`, `key`, … */
+static bool doc_names_key(const char *doc, const char *key)
+{
+        size_t n = strlen(key);
+
+        for (const char *p = strstr(doc, key); p; p = strstr(p + 1, key))
+                if (p > doc && (p[-1] == '`' || p[-1] == '.') &&
+                    (p[n] == '`' || p[n] == '.' || p[n] == '['))
+                        return true;
+        return false;
+}
+
+static void check_keys_documented(const char *doc, struct json_object *o)
+{
+        if (json_object_is_type(o, json_type_array)) {
+                for (size_t k = 0; k < json_object_array_length(o); k++)
+                        check_keys_documented(doc, json_object_array_get_idx(o, k));
+                return;
+        }
+        if (!json_object_is_type(o, json_type_object))
+                return;
+        json_object_object_foreach (o, key, value) {
+                if (!doc_names_key(doc, key)) {
+                        print_error("docs/status-api.md does not document \"%s\"\n", key);
+                        fail();
+                }
+                check_keys_documented(doc, value);
+        }
+}
+
+static void test_status_every_key_is_documented(void **state _unused_)
+{
+        struct status_instance v = busy_instance();
+        _cleanup_free_ char *json = write_doc(&daemon_info, &v, 1), *doc = NULL;
+        struct json_object *root;
+        char path[4096];
+        FILE *f;
+        long n;
+
+        snprintf(path, sizeof(path), "%s/docs/status-api.md", MEMGOV_SOURCE_DIR);
+        f = fopen(path, "re");
+        assert_non_null(f);
+        assert_int_equal(fseek(f, 0, SEEK_END), 0);
+        n = ftell(f);
+        rewind(f);
+        doc = calloc(1, (size_t)n + 1);
+        assert_non_null(doc);
+        assert_int_equal(fread(doc, 1, (size_t)n, f), (size_t)n);
+        fclose(f);
+
+        root = json_tokener_parse(json);
+        assert_non_null(root);
+        check_keys_documented(doc, root);
+        json_object_put(root);
+        /* The check itself can fail. */
+        assert_false(doc_names_key(doc, "no_such_key_anywhere"));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -469,6 +529,7 @@ int main(void)
                 cmocka_unit_test(test_status_table_shortens_long_cgroups_unless_full),
                 cmocka_unit_test(test_status_table_says_why_it_is_empty),
                 cmocka_unit_test(test_status_format_bytes_and_duration_table),
+                cmocka_unit_test(test_status_every_key_is_documented),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
