@@ -142,6 +142,25 @@ int actuator_new(sd_event *event, sd_bus *bus, const char *state_dir, bool dry_r
         return 0;
 }
 
+sd_bus *actuator_bus(struct actuator *a)
+{
+        sd_bus *fresh = NULL;
+        int r;
+
+        if (!a->bus || !a->reconnect || sd_bus_is_open(a->bus) > 0)
+                return a->bus;
+        /* systemd re-executed (an upgrade) and closed our connection: open a new one */
+        r = actuate_bus_open(a->event, &fresh);
+        if (r < 0) {
+                log_debug_errno(r, "cannot reconnect to the systemd manager yet: %m");
+                return a->bus;
+        }
+        sd_bus_flush_close_unref(a->bus);
+        a->bus = fresh;
+        log_info("reconnected to the systemd manager");
+        return a->bus;
+}
+
 struct actuator *actuator_free(struct actuator *a)
 {
         if (!a)
@@ -274,7 +293,7 @@ int actuate_target_new(struct actuator *a, const char *service, const char *relp
         t->backend = ACTUATE_BACKEND_AUTO;
         if (r == 0) {
                 not_a_unit(t, "its cgroup is not named after a unit");
-        } else if (!a->bus) {
+        } else if (!actuator_bus(a)) {
                 not_a_unit(t, "the systemd manager cannot be reached");
         } else {
                 while (*relpath == '/')
@@ -313,6 +332,31 @@ static int on_set_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret
         }
         log_debug("%s: systemd set MemoryHigh=%s for %s", t->service, buf, t->unit);
         return 0;
+}
+
+bool actuate_bus_disconnected(int r)
+{
+        return r == -ECONNRESET || r == -ENOTCONN || r == -EPIPE || r == -ESHUTDOWN ||
+               r == -ECONNREFUSED;
+}
+
+/* SetUnitProperties(MemoryHigh=bytes), asynchronously; the reply goes to on_set_reply(). */
+static int send_set(struct actuate_target *t, uint64_t bytes)
+{
+        sd_bus *bus = actuator_bus(t->a);
+        sd_bus_message *m = NULL;
+        int r;
+
+        /* A newer value overtakes an older one in flight: its reply no longer matters. */
+        t->set_slot = sd_bus_slot_unref(t->set_slot);
+        r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                           "SetUnitProperties");
+        if (r >= 0)
+                r = append_memory_high(m, t->unit, bytes);
+        if (r >= 0)
+                r = sd_bus_call_async(bus, &t->set_slot, m, on_set_reply, t, 0);
+        sd_bus_message_unref(m);
+        return r;
 }
 
 /* The record before the first change; gone once the original is back. */
@@ -382,16 +426,15 @@ static int carry_out(struct actuate_target *t, uint64_t bytes, uint64_t original
                                                 t->service, t->relpath, buf);
                 }
         } else {
-                sd_bus_message *m = NULL;
-                /* A newer value overtakes an older one in flight: its reply no longer matters. */
-                t->set_slot = sd_bus_slot_unref(t->set_slot);
-                r = sd_bus_message_new_method_call(t->a->bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH,
-                                                   SYSTEMD_MANAGER, "SetUnitProperties");
-                if (r >= 0)
-                        r = append_memory_high(m, t->unit, bytes);
-                if (r >= 0)
-                        r = sd_bus_call_async(t->a->bus, &t->set_slot, m, on_set_reply, t, 0);
-                sd_bus_message_unref(m);
+                r = send_set(t, bytes);
+                if (r < 0 && actuate_bus_disconnected(r) && t->a->reconnect) {
+                        /*
+                         * systemd re-executed and reset the connection before sd-bus read
+                         * its end: a new connection, once.
+                         */
+                        sd_bus_close(t->a->bus);
+                        r = send_set(t, bytes);
+                }
                 if (r < 0) {
                         t->a->n_errors++;
                         return log_struct_errno(LOG_ERR, r, TARGET_FIELDS(t, buf),

@@ -405,6 +405,16 @@ static int apply(int dfd, const char *name, const struct restore_record *rec,
                         return -EHOSTDOWN;
                 }
                 r = actuate_systemd_set_high(env->bus, rec->unit, rec->high_bytes, &error);
+                if (r < 0 && actuate_bus_disconnected(r)) {
+                        /* systemd re-executed since the connection was made: a new one, once */
+                        sd_bus *fresh = NULL;
+                        if (actuate_bus_open(NULL, &fresh) >= 0) {
+                                sd_bus_error_free(&error);
+                                r = actuate_systemd_set_high(fresh, rec->unit, rec->high_bytes,
+                                                             &error);
+                                sd_bus_flush_close_unref(fresh);
+                        }
+                }
                 if (r < 0) {
                         stats->failed++;
                         log_struct_errno(LOG_ERR, r, RECORD_FIELDS(rec),

@@ -64,6 +64,9 @@ int actuate_bus_open(sd_event *event, sd_bus **ret);
 int actuate_systemd_set_high(sd_bus *bus, const char *unit, uint64_t bytes,
                              sd_bus_error *ret_error);
 
+/* Whether a bus call's -errno says the connection is gone (systemd re-executed, stopped). */
+bool actuate_bus_disconnected(int r);
+
 /* Write memory.high of the cgroup dir_fd: "max" or bytes. 0 or -errno. */
 int actuate_cgroupfs_set_high(int dir_fd, uint64_t bytes);
 
@@ -76,6 +79,11 @@ struct actuator {
         sd_bus *bus;     /* ref; NULL: no systemd manager reachable */
         char *state_dir; /* records in <state_dir>/restore; NULL: no records (tests) */
         bool dry_run;
+        /*
+         * The bus came from actuate_bus_open(): when systemd closes it (daemon-reexec, an
+         * upgrade), open a new one at the next use. Set by the daemon, not by tests.
+         */
+        bool reconnect;
         uint64_t n_changes; /* memory.high changes carried out (or logged, dry run) */
         uint64_t n_errors;  /* changes that failed */
 };
@@ -88,6 +96,12 @@ int actuator_new(sd_event *event, sd_bus *bus, const char *state_dir, bool dry_r
                  struct actuator **ret);
 struct actuator *actuator_free(struct actuator *a);
 DEFINE_FREE_FUNC(actuator)
+
+/*
+ * The bus to use now (a->bus, NULL when there is none); reopened first when it was closed
+ * and a->reconnect is set. Also for restore_env.bus at exit.
+ */
+sd_bus *actuator_bus(struct actuator *a);
 
 /* One per governed cgroup (instance). Fields are read by tests, written by actuate.c. */
 struct actuate_target {

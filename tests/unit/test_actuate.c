@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -322,6 +324,11 @@ static bool calls_and_replies(void *arg)
                (!w->t || w->t->n_set_replies >= w->n_replies);
 }
 
+static bool bus_closed(void *arg)
+{
+        return sd_bus_is_open(arg) <= 0;
+}
+
 static bool resolved(void *arg)
 {
         struct actuate_target *t = arg;
@@ -556,6 +563,29 @@ static void test_actuate_systemd_real_manager(void **state)
         assert_int_equal(stats.restored, 1);
         assert_string_equal(get(cg, "memory.high"), "max\n");
         assert_int_equal(restore_exists(fx->state, relpath), 0);
+
+        /* systemd re-executes (an upgrade) and drops the connection: the next change reconnects */
+        a->reconnect = true;
+        char *argv[] = {(char *)"systemctl", (char *)"daemon-reexec", NULL};
+        pid_t pid;
+        int status;
+        assert_int_equal(posix_spawnp(&pid, "systemctl", NULL, NULL, argv, environ), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        /* sd-bus may notice the reset only when it next writes: run a while, not until */
+        for (int i = 0; i < 20 && !bus_closed(bus); i++)
+                assert_true(sd_event_run(fx->event, 100 * USEC_PER_MSEC) >= 0);
+        assert_int_equal(actuate_set_high(t, 250 * MiB, CGROUP_LIMIT_MAX, "vm: after reexec"), 0);
+        assert_ptr_not_equal(a->bus, bus);
+        run_until(fx->event, calls_and_replies,
+                  &(struct wait_calls){.peer = NULL, .t = t, .n_replies = 2});
+        assert_int_equal(a->n_errors, 0);
+        assert_string_equal(get(cg, "memory.high"), "262144000\n");
+        env.bus = actuator_bus(a);
+        memset(&stats, 0, sizeof(stats));
+        assert_int_equal(restore_all(fx->state, NULL, &env, &stats), 0);
+        assert_int_equal(stats.restored, 1);
+        assert_string_equal(get(cg, "memory.high"), "max\n");
 
         actuate_target_free(t);
         actuator_free(a);
