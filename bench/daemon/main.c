@@ -1,0 +1,699 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-daemon: memgovd's own cost on temporary cgroup trees, printed as Markdown tables for
+ * docs/benchmarks.md, with the peers' published figures beside ours.
+ *
+ *   cpu        CPU (utime + stime) over a fixed wall time, 10 / 100 / 1,000 cgroups at 1 Hz
+ *   memory     RSS and anonymous memory with 1 / 100 / 1,000 instances, after the start and
+ *              once the sample rings are full (one forecast window later)
+ *   latency    memory.events change → sample taken (inotify) → decision (an oom_kill event
+ *              in the log), p50 / p99 over many events at random phases of the timer
+ *   callgrind  instructions inside instance_sample() per sample (valgrind, repeatable)
+ *
+ * BENCH_KEEP=1 in the environment keeps valgrind's output files in the tmpdir.
+ *   soak       RSS and anonymous memory over a long run whose files a writer keeps changing
+ *   memcheck   the same run under valgrind memcheck: errors and leaks
+ *
+ * Nothing timed is asserted: the CTest run (--small) only shows that every mode works.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "memgov/macro.h"
+
+#ifndef MEMGOV_SOURCE_DIR
+#define MEMGOV_SOURCE_DIR "."
+#endif
+
+#define READY_TIMEOUT_MS     (300 * 1000) /* valgrind and 1,000 cgroups take a while */
+#define BENCH_MAX_BYTES      UINT64_C(209715200)
+#define LATENCY_EVENTS       200
+#define LATENCY_EVENTS_SMALL 10
+
+static struct {
+        const char *memgovd;
+        const char *fixtures;
+        const char *tmpdir;
+        bool small;
+        unsigned cpu_seconds;
+        unsigned soak_seconds;
+        unsigned memcheck_seconds;
+        unsigned callgrind_seconds;
+        unsigned window_s; /* the forecast window of the bench policy: rings fill in it */
+} arg = {
+        .fixtures = MEMGOV_SOURCE_DIR "/tests/fixtures/kernel-6.1",
+        .cpu_seconds = 60,
+        .soak_seconds = 600,
+        .memcheck_seconds = 120,
+        .callgrind_seconds = 30,
+        .window_s = 300,
+};
+
+/* A small deterministic generator (the phases of the latency events, the soak's values). */
+static uint64_t rng_state = 0x5eed;
+
+static uint64_t rng_next(void)
+{
+        uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
+
+        z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+        return z ^ (z >> 31);
+}
+
+static int die(int r, const char *what)
+{
+        fprintf(stderr, "bench-daemon: %s: %s\n", what, strerror(r < 0 ? -r : r));
+        return r < 0 ? r : -r;
+}
+
+static int start_on_tree(unsigned n, unsigned interval_ms, unsigned usage_permille,
+                         char *const *wrap, const char *log_level, bool capture_log,
+                         const char *log_path, struct bench_tree *t, struct bench_daemon *d)
+{
+        int r;
+
+        r = bench_tree_make(arg.tmpdir, arg.fixtures, n, interval_ms, arg.window_s, usage_permille,
+                            t);
+        if (r < 0)
+                return die(r, "cannot make the temporary tree");
+        r = bench_daemon_start(arg.memgovd, wrap, t, log_level, capture_log, log_path, d);
+        if (r < 0) {
+                bench_tree_remove(t);
+                return die(r, "cannot start memgovd");
+        }
+        r = bench_daemon_wait_ready(d, READY_TIMEOUT_MS);
+        if (r < 0) {
+                (void)bench_daemon_stop(d, 5000);
+                bench_tree_remove(t);
+                return die(r, "memgovd did not send READY=1");
+        }
+        return 0;
+}
+
+static void anchors(void)
+{
+        printf("\nAnchors (published figures of the peers, not measured here): earlyoom ~2 MiB "
+               "RSS, polls every 100–1000 ms; systemd-oomd polls pressure every 1 s; oomd's "
+               "interval is 1–5 s.\n");
+}
+
+/* ---- cpu ---- */
+
+static int bench_cpu(void)
+{
+        static const unsigned sizes[] = {10, 100, 1000};
+        size_t n_sizes = arg.small ? 1 : ELEMENTSOF(sizes);
+
+        printf("\n### CPU at 1 Hz\n\n");
+        printf("| governed cgroups | wall time | CPU time (utime+stime) | share of one core | "
+               "CPU per sample | open fds |\n|---:|---:|---:|---:|---:|---:|\n");
+        for (size_t k = 0; k < n_sizes; k++) {
+                struct bench_tree t;
+                struct bench_daemon d;
+                uint64_t c0, c1, t0, t1;
+                unsigned fds = 0;
+                int r;
+
+                r = start_on_tree(sizes[k], 1000, 500, NULL, NULL, false, NULL, &t, &d);
+                if (r < 0)
+                        return r;
+                bench_sleep_usec(3 * USEC_PER_SEC); /* past the start */
+                t0 = bench_now_usec();
+                r = bench_proc_cpu_usec(d.pid, &c0);
+                bench_sleep_usec((uint64_t)arg.cpu_seconds * USEC_PER_SEC);
+                t1 = bench_now_usec();
+                if (r >= 0)
+                        r = bench_proc_cpu_usec(d.pid, &c1);
+                (void)bench_proc_fds(d.pid, &fds);
+                (void)bench_daemon_stop(&d, 10000);
+                bench_tree_remove(&t);
+                if (r < 0)
+                        return die(r, "cannot read /proc/PID/stat");
+
+                double wall_s = (double)(t1 - t0) / 1e6, cpu_s = (double)(c1 - c0) / 1e6;
+                double samples = wall_s * sizes[k];
+                printf("| %u | %.0f s | %.2f s | %.2f%% | %.1f µs | %u |\n", sizes[k], wall_s,
+                       cpu_s, 100.0 * cpu_s / wall_s, cpu_s * 1e6 / samples, fds);
+                fflush(stdout);
+        }
+        printf("\nGoal: ≤ 2%% of one core for 1,000 cgroups at 1 Hz. utime+stime is counted "
+               "in clock ticks (10 ms), so short runs are coarse.\n");
+        anchors();
+        return 0;
+}
+
+/* ---- memory ---- */
+
+static void print_mem_row(unsigned n, const char *when, const struct bench_mem *m)
+{
+        printf("| %u | %s | %.2f MiB | %.2f MiB | %.2f MiB | %.2f MiB | %.2f MiB |\n", n, when,
+               (double)m->rss_kib / 1024, (double)m->rss_anon_kib / 1024,
+               (double)m->anon_kib / 1024, (double)m->heap_kib / 1024, (double)m->pss_kib / 1024);
+}
+
+static int bench_memory(void)
+{
+        static const unsigned sizes[] = {1, 100, 1000};
+        struct bench_tree t[ELEMENTSOF(sizes)];
+        struct bench_daemon d[ELEMENTSOF(sizes)];
+        struct bench_mem start[ELEMENTSOF(sizes)] = {}, full[ELEMENTSOF(sizes)] = {};
+        size_t n = arg.small ? 2 : ELEMENTSOF(sizes), started = 0;
+        int r = 0;
+
+        /* All at once: memory does not care, and the rings take a whole window to fill. */
+        for (; started < n; started++) {
+                r = start_on_tree(sizes[started], 1000, 500, NULL, NULL, false, NULL, &t[started],
+                                  &d[started]);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0) {
+                bench_sleep_usec(5 * USEC_PER_SEC);
+                for (size_t k = 0; k < n && r >= 0; k++)
+                        r = bench_proc_mem(d[k].pid, &start[k]);
+                bench_sleep_usec((uint64_t)(arg.window_s + 5) * USEC_PER_SEC);
+                for (size_t k = 0; k < n && r >= 0; k++)
+                        r = bench_proc_mem(d[k].pid, &full[k]);
+        }
+        for (size_t k = 0; k < started; k++) {
+                (void)bench_daemon_stop(&d[k], 10000);
+                bench_tree_remove(&t[k]);
+        }
+        if (r < 0)
+                return die(r, "cannot read memgovd's memory");
+
+        printf("\n### Memory\n\n");
+        printf("| instances | when | VmRSS | RssAnon | Anonymous (smaps_rollup) | [heap] RSS | "
+               "Pss |\n|---:|---|---:|---:|---:|---:|---:|\n");
+        for (size_t k = 0; k < n; k++) {
+                char when[64];
+
+                print_mem_row(sizes[k], "5 s after READY", &start[k]);
+                snprintf(when, sizeof(when), "after one window (%u s): rings full", arg.window_s);
+                print_mem_row(sizes[k], when, &full[k]);
+        }
+        printf("\nGoal: anonymous memory ≤ 2 MiB at 100 instances.\n");
+        anchors();
+        return 0;
+}
+
+/* ---- latency ---- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+        return x < y ? -1 : x > y;
+}
+
+static uint64_t percentile(const uint64_t *sorted, size_t n, double p)
+{
+        size_t k = (size_t)ceil(p * (double)n) - 1;
+
+        return sorted[MIN(k, n - 1)];
+}
+
+static void print_latency_row(const char *what, uint64_t *v, size_t n)
+{
+        size_t slow = 0;
+
+        qsort(v, n, sizeof(*v), cmp_u64);
+        for (size_t k = 0; k < n; k++)
+                slow += v[k] > 50 * USEC_PER_MSEC;
+        printf("| %s | %zu | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %zu |\n", what, n,
+               (double)percentile(v, n, 0.5) / 1e3, (double)percentile(v, n, 0.9) / 1e3,
+               (double)percentile(v, n, 0.99) / 1e3, (double)v[n - 1] / 1e3, slow);
+}
+
+static int bench_latency(void)
+{
+        size_t n_events = arg.small ? LATENCY_EVENTS_SMALL : LATENCY_EVENTS, n = 0;
+        uint64_t *to_sample = calloc(n_events, sizeof(uint64_t));
+        uint64_t *to_decision = calloc(n_events, sizeof(uint64_t));
+        struct bench_tree t;
+        struct bench_daemon d;
+        int r;
+
+        if (!to_sample || !to_decision)
+                return die(-ENOMEM, "latency");
+        /* ten cgroups, events on the first: the others keep the loop as busy as in life */
+        r = start_on_tree(10, 1000, 500, NULL, "debug", true, NULL, &t, &d);
+        if (r < 0)
+                goto out;
+        for (size_t k = 1; k <= n_events; k++) {
+                uint64_t current = BENCH_MAX_BYTES / 2 + k * 4096, t0, ts = 0, td = 0;
+                char needle[64];
+
+                /* a random phase against the 1 s timer, and past the event coalescing gap */
+                bench_sleep_usec(300 * USEC_PER_MSEC + rng_next() % (1000 * USEC_PER_MSEC));
+                t0 = bench_now_usec();
+                r = bench_write_usage(&t, 0, current);
+                if (r >= 0)
+                        r = bench_write_events(&t, 0, 0, k, k);
+                if (r < 0) {
+                        die(r, "cannot write the tree");
+                        break;
+                }
+                snprintf(needle, sizeof(needle), "current=%" PRIu64 " ", current);
+                r = bench_log_wait(&d, needle, 5 * USEC_PER_SEC, &ts);
+                if (r > 0)
+                        r = bench_log_wait(&d, "svc-0000.service: the kernel OOM-killed",
+                                           5 * USEC_PER_SEC, &td);
+                if (r <= 0) {
+                        fprintf(stderr, "bench-daemon: event %zu: no %s in memgovd's log\n", k,
+                                ts ? "decision" : "sample");
+                        r = r < 0 ? r : -ETIMEDOUT;
+                        break;
+                }
+                to_sample[n] = ts - t0;
+                to_decision[n] = td - t0;
+                n++;
+        }
+        (void)bench_daemon_stop(&d, 10000);
+        bench_tree_remove(&t);
+        if (n == 0)
+                goto out;
+
+        printf("\n### Reaction latency (temporary tree, inotify)\n\n");
+        printf("| from a memory.events write to | events | p50 | p90 | p99 | max | over 50 ms "
+               "|\n|---|---:|---:|---:|---:|---:|---:|\n");
+        print_latency_row("the sample that reads it", to_sample, n);
+        print_latency_row("the decision (oom_kill event logged)", to_decision, n);
+        printf("\nGoal: event-to-decision p99 ≤ 2 ms. 10 governed cgroups, sample interval 1 s, "
+               "events at random phases of the timer, memgovd at --log-level debug (its log is "
+               "the probe, read through a pipe).\n");
+        anchors();
+        r = 0;
+out:
+        free(to_sample);
+        free(to_decision);
+        return r;
+}
+
+/* ---- callgrind ---- */
+
+/* "summary: N" (or "totals: N") of a callgrind output file: the instructions collected. */
+static int callgrind_total(const char *path, uint64_t *ret)
+{
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        char line[4096];
+        unsigned long long v;
+
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "summary: %llu", &v) == 1 ||
+                    sscanf(line, "totals: %llu", &v) == 1) {
+                        *ret = v;
+                        return 0;
+                }
+        return -ENODATA;
+}
+
+/*
+ * The calls of fn recorded in a callgrind output file: the calls= lines of the arcs to it.
+ * Names are compressed: "fn=(12) name" or "cfn=(12) name" defines id 12, "cfn=(12)" refers
+ * to it later.
+ */
+static int callgrind_calls(const char *path, const char *fn, uint64_t *ret)
+{
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        char line[4096], id[64] = "";
+        bool in_arc = false;
+        uint64_t calls = 0;
+
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long long v;
+                bool is_cfn = strncmp(line, "cfn=(", 5) == 0;
+                char *name, *close;
+
+                line[strcspn(line, "\n")] = '\0';
+                if (is_cfn || strncmp(line, "fn=(", 4) == 0) {
+                        char *open = strchr(line, '(');
+
+                        close = strchr(line, ')');
+                        name = strchr(line, ' ');
+                        if (close && name && strcmp(name + 1, fn) == 0)
+                                snprintf(id, sizeof(id), "%.*s", (int)(close - open + 1), open);
+                        in_arc = is_cfn && id[0] && close &&
+                                 strncmp(open, id, (size_t)(close - open + 1)) == 0 &&
+                                 strlen(id) == (size_t)(close - open + 1);
+                } else if (in_arc && sscanf(line, "calls=%llu", &v) == 1) {
+                        calls += v;
+                        in_arc = false;
+                }
+        }
+        *ret = calls;
+        return calls > 0 ? 0 : -ENODATA;
+}
+
+static int bench_callgrind(void)
+{
+        static const unsigned sizes[] = {1, 100};
+        size_t n_sizes = ELEMENTSOF(sizes);
+
+        printf("\n### Instructions per sample (callgrind)\n\n");
+        printf("| governed cgroups | samples | instructions in instance_sample() | per sample "
+               "|\n|---:|---:|---:|---:|\n");
+        for (size_t k = 0; k < n_sizes; k++) {
+                char out[512], opt[600];
+                char *wrap[] = {(char *)"valgrind", (char *)"--tool=callgrind",
+                                (char *)"--toggle-collect=instance_sample", opt, NULL};
+                struct bench_tree t;
+                struct bench_daemon d;
+                uint64_t ir = 0, calls = 0;
+                unsigned n = arg.small ? 10 : sizes[k];
+                int r;
+
+                snprintf(out, sizeof(out), "%s/callgrind-%u.out", arg.tmpdir, n);
+                snprintf(opt, sizeof(opt), "--callgrind-out-file=%s", out);
+                r = start_on_tree(n, 1000, 500, wrap, NULL, false, NULL, &t, &d);
+                if (r < 0)
+                        return r;
+                bench_sleep_usec((uint64_t)(arg.small ? 5 : arg.callgrind_seconds) * USEC_PER_SEC);
+                (void)bench_daemon_stop(&d, 120000);
+                bench_tree_remove(&t);
+                r = callgrind_total(out, &ir);
+                if (r >= 0)
+                        /* instance_sample() reads the cgroup once per call: its calls, seen from
+                         * inside */
+                        r = callgrind_calls(out, "cgfs_read_sample", &calls);
+                if (!getenv("BENCH_KEEP"))
+                        (void)unlink(out);
+                if (r < 0)
+                        return die(r, "cannot read callgrind's output");
+                printf("| %u | %" PRIu64 " | %" PRIu64 " | %" PRIu64 " |\n", n, calls, ir,
+                       ir / calls);
+                fflush(stdout);
+                if (arg.small)
+                        break;
+        }
+        printf("\nInclusive: reading the cgroup's files (openat/read/parse), the effective "
+               "limit, forecast, decide, govern and the effects they ask for. The loop "
+               "itself (epoll, timers) is outside.\n");
+        return 0;
+}
+
+/* ---- soak and memcheck ---- */
+
+/*
+ * Rewrite every cgroup's usage once a second (a GC-like sawtooth with a slow drift and
+ * noise, each cgroup at its own phase), with a memory.events "high" bump now and then, for
+ * seconds; every every_s, call back with the elapsed time.
+ */
+static int rewrite_loop(const struct bench_tree *t, unsigned seconds, unsigned every_s,
+                        void (*cb)(unsigned elapsed_s, void *userdata), void *userdata)
+{
+        uint64_t start = bench_now_usec();
+        uint64_t *high = calloc(t->n_cgroups, sizeof(uint64_t));
+
+        if (!high)
+                return -ENOMEM;
+        for (unsigned s = 1; s <= seconds; s++) {
+                for (unsigned k = 0; k < t->n_cgroups; k++) {
+                        double phase = (double)((s + k * 7) % 40) / 40.0; /* 40 s cycles */
+                        uint64_t base = BENCH_MAX_BYTES * (300 + k % 300) / 1000;
+                        uint64_t current = base +
+                                           (uint64_t)(phase * (double)BENCH_MAX_BYTES * 0.2) +
+                                           rng_next() % (BENCH_MAX_BYTES / 100);
+                        int r = bench_write_usage(t, k, MIN(current, BENCH_MAX_BYTES - 4096));
+                        if (r >= 0 && rng_next() % 20 == 0)
+                                r = bench_write_events(t, k, ++high[k], 0, 0);
+                        if (r < 0) {
+                                free(high);
+                                return r;
+                        }
+                }
+                uint64_t due = start + (uint64_t)s * USEC_PER_SEC, now = bench_now_usec();
+                if (due > now)
+                        bench_sleep_usec(due - now);
+                if (cb && s % every_s == 0)
+                        cb(s, userdata);
+        }
+        free(high);
+        return 0;
+}
+
+struct soak_series {
+        pid_t pid;
+        unsigned n;
+        unsigned elapsed[256];
+        struct bench_mem mem[256];
+};
+
+static void soak_sample(unsigned elapsed_s, void *userdata)
+{
+        struct soak_series *s = userdata;
+
+        if (s->n < ELEMENTSOF(s->mem) && bench_proc_mem(s->pid, &s->mem[s->n]) >= 0)
+                s->elapsed[s->n++] = elapsed_s;
+}
+
+static int bench_soak(void)
+{
+        unsigned n = arg.small ? 10 : 100, seconds = arg.small ? 12 : arg.soak_seconds;
+        unsigned every = arg.small ? 2 : 30;
+        struct soak_series *series = calloc(1, sizeof(*series));
+        struct bench_tree t;
+        struct bench_daemon d;
+        int r;
+
+        if (!series)
+                return die(-ENOMEM, "soak");
+        r = start_on_tree(n, 1000, 500, NULL, NULL, false, NULL, &t, &d);
+        if (r < 0) {
+                free(series);
+                return r;
+        }
+        series->pid = d.pid;
+        r = rewrite_loop(&t, seconds, every, soak_sample, series);
+        (void)bench_daemon_stop(&d, 10000);
+        bench_tree_remove(&t);
+        if (r < 0) {
+                free(series);
+                return die(r, "cannot rewrite the tree");
+        }
+
+        printf("\n### Soak: %u cgroups rewritten every second for %u s\n\n", n, seconds);
+        printf("| elapsed | VmRSS | RssAnon | Anonymous | [heap] RSS "
+               "|\n|---:|---:|---:|---:|---:|\n");
+        for (unsigned k = 0; k < series->n; k++)
+                printf("| %u s | %" PRIu64 " KiB | %" PRIu64 " KiB | %" PRIu64 " KiB | %" PRIu64
+                       " KiB |\n",
+                       series->elapsed[k], series->mem[k].rss_kib, series->mem[k].rss_anon_kib,
+                       series->mem[k].anon_kib, series->mem[k].heap_kib);
+        /* after the rings have filled (one window), memory must not grow */
+        unsigned first = 0;
+        while (first + 1 < series->n && series->elapsed[first] < arg.window_s + 30)
+                first++;
+        if (series->n > 0)
+                printf("\nAnonymous memory from %u s (rings full) to %u s: %+" PRId64 " KiB.\n",
+                       series->elapsed[first], series->elapsed[series->n - 1],
+                       (int64_t)series->mem[series->n - 1].anon_kib -
+                               (int64_t)series->mem[first].anon_kib);
+        free(series);
+        return 0;
+}
+
+/* The line of a valgrind log that starts with key (after the ==PID== prefix), or NULL. */
+static char *valgrind_line(const char *log, const char *key, char *buf, size_t size)
+{
+        _cleanup_fclose_ FILE *f = fopen(log, "re");
+        char *hit = NULL;
+
+        if (!f)
+                return NULL;
+        while (fgets(buf, (int)size, f)) {
+                char *p = strstr(buf, "== ");
+                if (p && strncmp(p + 3, key, strlen(key)) == 0) {
+                        buf[strcspn(buf, "\n")] = '\0';
+                        hit = p + 3;
+                        break;
+                }
+        }
+        return hit;
+}
+
+static int bench_memcheck(void)
+{
+        unsigned n = arg.small ? 3 : 100, seconds = arg.small ? 5 : arg.memcheck_seconds;
+        char log[512], opt[600];
+        char *wrap[] = {(char *)"valgrind",
+                        (char *)"--tool=memcheck",
+                        (char *)"--leak-check=full",
+                        (char *)"--show-leak-kinds=definite,indirect,possible",
+                        (char *)"--errors-for-leak-kinds=definite",
+                        (char *)"--track-fds=no",
+                        opt,
+                        NULL};
+        char errors[512] = "", lost[512] = "", indirect[512] = "", possible[512] = "";
+        char buf[1024], *l;
+        struct bench_tree t;
+        struct bench_daemon d;
+        int r, status;
+
+        snprintf(log, sizeof(log), "%s/memcheck-%d.log", arg.tmpdir, (int)getpid());
+        snprintf(opt, sizeof(opt), "--log-file=%s", log);
+        r = start_on_tree(n, 1000, 500, wrap, NULL, false, NULL, &t, &d);
+        if (r < 0)
+                return r;
+        r = rewrite_loop(&t, seconds, seconds, NULL, NULL);
+        status = bench_daemon_stop(&d, 120000);
+        bench_tree_remove(&t);
+        if (r < 0)
+                return die(r, "cannot rewrite the tree");
+
+        if ((l = valgrind_line(log, "ERROR SUMMARY:", buf, sizeof(buf))))
+                snprintf(errors, sizeof(errors), "%s", l);
+        if ((l = valgrind_line(log, "   definitely lost:", buf, sizeof(buf))))
+                snprintf(lost, sizeof(lost), "%s", l + 3);
+        if ((l = valgrind_line(log, "   indirectly lost:", buf, sizeof(buf))))
+                snprintf(indirect, sizeof(indirect), "%s", l + 3);
+        if ((l = valgrind_line(log, "     possibly lost:", buf, sizeof(buf))))
+                snprintf(possible, sizeof(possible), "%s", l + 5);
+        if ((l = valgrind_line(log, "All heap blocks were freed", buf, sizeof(buf))))
+                snprintf(lost, sizeof(lost), "definitely lost: 0 bytes (all heap blocks freed)");
+
+        printf("\n### valgrind memcheck: %u cgroups rewritten every second for %u s, then "
+               "SIGTERM\n\n",
+               n, seconds);
+        printf("| what | valgrind says |\n|---|---|\n");
+        printf("| exit | %s %d |\n", WIFEXITED(status) ? "status" : "signal",
+               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        printf("| errors | %s |\n", errors[0] ? errors : "(no summary: see the log)");
+        printf("| definitely lost | %s |\n", lost[0] ? lost : "-");
+        printf("| indirectly lost | %s |\n", indirect[0] ? indirect : "-");
+        printf("| possibly lost | %s |\n", possible[0] ? possible : "-");
+        if (getenv("BENCH_KEEP"))
+                fprintf(stderr, "bench-daemon: valgrind's log: %s\n", log);
+        else
+                (void)unlink(log);
+        return 0;
+}
+
+/* ---- main ---- */
+
+static void help(void)
+{
+        printf("Usage: bench-daemon --memgovd PATH [OPTIONS] [MODE...]\n"
+               "\n"
+               "Modes: cpu memory latency callgrind soak memcheck (default: cpu memory latency)\n"
+               "\n"
+               "  --memgovd PATH       the memgovd binary to measure\n"
+               "  --fixtures DIR       kernel files to copy (default tests/fixtures/kernel-6.1)\n"
+               "  --tmpdir DIR         where the temporary trees go (default $TMPDIR or /tmp)\n"
+               "  --small              a quick run of each mode (CTest)\n"
+               "  --cpu-seconds N      wall time of each CPU measurement (default 60)\n"
+               "  --soak-seconds N     (default 600)\n"
+               "  --memcheck-seconds N (default 120)\n"
+               "  --window-seconds N   forecast window of the bench policy (default 300)\n");
+}
+
+int main(int argc, char **argv)
+{
+        enum {
+                ARG_MEMGOVD = 0x100,
+                ARG_FIXTURES,
+                ARG_TMPDIR,
+                ARG_SMALL,
+                ARG_CPU_SECONDS,
+                ARG_SOAK_SECONDS,
+                ARG_MEMCHECK_SECONDS,
+                ARG_WINDOW_SECONDS,
+        };
+        static const struct option options[] = {
+                {"memgovd", required_argument, NULL, ARG_MEMGOVD},
+                {"fixtures", required_argument, NULL, ARG_FIXTURES},
+                {"tmpdir", required_argument, NULL, ARG_TMPDIR},
+                {"small", no_argument, NULL, ARG_SMALL},
+                {"cpu-seconds", required_argument, NULL, ARG_CPU_SECONDS},
+                {"soak-seconds", required_argument, NULL, ARG_SOAK_SECONDS},
+                {"memcheck-seconds", required_argument, NULL, ARG_MEMCHECK_SECONDS},
+                {"window-seconds", required_argument, NULL, ARG_WINDOW_SECONDS},
+                {"help", no_argument, NULL, 'h'},
+                {},
+        };
+        static const struct {
+                const char *name;
+                int (*fn)(void);
+        } modes[] = {
+                {"cpu", bench_cpu},         {"memory", bench_memory},
+                {"latency", bench_latency}, {"callgrind", bench_callgrind},
+                {"soak", bench_soak},       {"memcheck", bench_memcheck},
+        };
+        static const char *const defaults[] = {"cpu", "memory", "latency"};
+        const char *const *run;
+        size_t n_run;
+        int c, r = 0;
+
+        arg.tmpdir = getenv("TMPDIR") ?: "/tmp";
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case ARG_MEMGOVD:
+                        arg.memgovd = optarg;
+                        break;
+                case ARG_FIXTURES:
+                        arg.fixtures = optarg;
+                        break;
+                case ARG_TMPDIR:
+                        arg.tmpdir = optarg;
+                        break;
+                case ARG_SMALL:
+                        arg.small = true;
+                        arg.cpu_seconds = 3;
+                        arg.window_s = 10;
+                        break;
+                case ARG_CPU_SECONDS:
+                        arg.cpu_seconds = (unsigned)atoi(optarg);
+                        break;
+                case ARG_SOAK_SECONDS:
+                        arg.soak_seconds = (unsigned)atoi(optarg);
+                        break;
+                case ARG_MEMCHECK_SECONDS:
+                        arg.memcheck_seconds = (unsigned)atoi(optarg);
+                        break;
+                case ARG_WINDOW_SECONDS:
+                        arg.window_s = (unsigned)atoi(optarg);
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                default:
+                        return 2;
+                }
+        }
+        if (!arg.memgovd) {
+                fprintf(stderr, "bench-daemon: --memgovd PATH is required (see --help)\n");
+                return 2;
+        }
+        if (optind < argc) {
+                run = (const char *const *)argv + optind;
+                n_run = (size_t)(argc - optind);
+        } else {
+                run = defaults;
+                n_run = ELEMENTSOF(defaults);
+        }
+        for (size_t k = 0; k < n_run && r >= 0; k++) {
+                size_t m = 0;
+
+                while (m < ELEMENTSOF(modes) && strcmp(modes[m].name, run[k]) != 0)
+                        m++;
+                if (m == ELEMENTSOF(modes)) {
+                        fprintf(stderr, "bench-daemon: unknown mode '%s' (see --help)\n", run[k]);
+                        return 2;
+                }
+                r = modes[m].fn();
+        }
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The long fuzz run behind docs/benchmarks.md ("Fuzzing"): every libFuzzer target for RUNS
+# executions (default 10 million) with ASan+UBSan, one after another on one core at the
+# lowest priority, starting from the seed corpus. Prints a Markdown table: target,
+# executions, time, corpus size (inputs and bytes at the end), findings (crash files).
+#
+#   tests/fuzz/long-run.sh [BUILD_DIR] [RUNS] [TARGET...]   (default: build-fuzz, 10000000)
+#
+# BUILD_DIR is configured with clang if it is not yet; crashes and the grown corpus stay in
+# BUILD_DIR/fuzz-long/, never in the source tree.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build-fuzz}
+runs=${2:-10000000}
+shift 2 2>/dev/null || shift $#
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+        mapfile -t targets < <(sed -n '/^set(MEMGOV_FUZZ_TARGETS/,/)/p' tests/fuzz/CMakeLists.txt |
+                grep -o 'fuzz_[a-z_]*')
+fi
+
+if [ ! -f "$build/CMakeCache.txt" ]; then
+        CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+grep -q 'CMAKE_C_COMPILER_ID:.*Clang\|CMAKE_C_COMPILER:FILEPATH=.*clang' "$build/CMakeCache.txt" ||
+        { echo "long-run.sh: $build is not a clang build" >&2; exit 1; }
+cmake --build "$build" -j1 --target "${targets[@]}" >/dev/null
+
+out=$build/fuzz-long
+mkdir -p "$out"
+echo "| target | executions | time | exec/s | corpus | findings |"
+echo "|---|---:|---:|---:|---:|---|"
+for t in "${targets[@]}"; do
+        mkdir -p "$out/$t"
+        start=$(date +%s)
+        set +e
+        nice -n 19 "$build/tests/fuzz/$t" -runs="$runs" -max_total_time=14400 -timeout=10 \
+                -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$out/$t-" \
+                "$out/$t" "tests/fuzz/corpus/$t" >"$out/$t.log" 2>&1
+        rc=$?
+        set -e
+        secs=$(($(date +%s) - start))
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$t.log" | tail -1)
+        rate=$(( ${execs:-0} / (secs > 0 ? secs : 1) ))
+        corpus=$(grep -o 'corp: [0-9]*/[0-9]*[A-Za-z]*' "$out/$t.log" | tail -1 |
+                sed 's|corp: \([0-9]*\)/\(.*\)|\1 (\2)|')
+        crashes=$(find "$out" -maxdepth 1 -name "$t-*" -type f | wc -l)
+        if [ "$rc" -eq 0 ] && [ "$crashes" -eq 0 ]; then
+                findings=none
+        else
+                findings="exit $rc, $crashes file(s) in $out"
+        fi
+        printf '| %s | %s | %dm%02ds | %s | %s | %s |\n' "$t" "${execs:-?}" $((secs / 60)) \
+                $((secs % 60)) "${rate:-?}" "$corpus" "$findings"
+done
