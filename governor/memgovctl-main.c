@@ -10,6 +10,8 @@ const struct ctl_command ctl_commands[] = {
         {"record", "--cgroup PATH -o FILE.csv  record a trace", ctl_record},
         {"run", "[OPTIONS] -- CMD...  run CMD in a new cgroup", ctl_run},
         {"replay", "--policy FILE [--json] TRACE.csv  replay a trace offline", ctl_replay},
+        {"report", "--policy FILE -o FILE.html TRACE.csv  replay a trace into an HTML report",
+         ctl_report},
         {"status", "[--json]  what the running memgovd governs now", ctl_status},
         {"dump", "SERVICE  ask memgovd to capture SERVICE now", ctl_dump},
         {"reload", "ask memgovd to reload its config and policies", ctl_reload},

@@ -19,6 +19,7 @@ int ctl_check_policy(int argc, char *argv[]);
 int ctl_record(int argc, char *argv[]);
 int ctl_run(int argc, char *argv[]);
 int ctl_replay(int argc, char *argv[]);
+int ctl_report(int argc, char *argv[]);
 int ctl_status(int argc, char *argv[]);
 int ctl_dump(int argc, char *argv[]);
 int ctl_reload(int argc, char *argv[]);
