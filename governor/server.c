@@ -9,20 +9,16 @@
  * request handler and writes without blocking. So the handlers run on the loop like every
  * other effect and read the daemon's state without locks.
  *
- * We create the listen sockets ourselves (MHD_OPTION_LISTEN_SOCKET): a Unix socket needs a
- * path, a mode and stale-socket handling that libmicrohttpd does not do, and a TCP socket
- * bound by us tells its port (port 0 in tests) and its errors plainly.
+ * The listen sockets are made in governor/server-socket.c and handed to libmicrohttpd
+ * (MHD_OPTION_LISTEN_SOCKET). The file is a little over 600 lines because routing and the
+ * listeners' life (start, drain on a reload, reap) both hang on libmicrohttpd's callbacks
+ * and read best next to each other.
  */
-#include <arpa/inet.h>
 #include <assert.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <netinet/in.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 
 #include <microhttpd.h>
 
@@ -30,6 +26,7 @@
 #include "memgov/promtext.h"
 #include "memgov/server.h"
 #include "memgov/status.h"
+#include "server-internal.h"
 
 enum listener_kind {
         LISTENER_UNIX,
@@ -529,167 +526,45 @@ static int listener_start(struct server *s, enum listener_kind kind, const char 
         return 0;
 }
 
-/* ---- Sockets -------------------------------------------------------------------------- */
-
-static int mkdir_parents(const char *path, mode_t mode)
-{
-        _cleanup_free_ char *p = strdup(path);
-
-        if (!p)
-                return -ENOMEM;
-        for (char *slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
-                *slash = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *slash = '/';
-        }
-        return 0;
-}
-
-/* Whether a process accepts connections on the socket at path (a live memgovd). */
-static bool socket_alive(const struct sockaddr_un *sa)
-{
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        return fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
-}
-
-static void socket_set_owner(const char *path, mode_t mode, const char *group)
-{
-        if (chmod(path, mode) < 0)
-                log_warning_errno(errno, "chmod %s: %m", path);
-        if (group) {
-                struct group *g = getgrnam(group);
-                if (!g)
-                        log_debug("group %s does not exist; %s keeps the daemon's group", group,
-                                  path);
-                else if (chown(path, (uid_t)-1, g->gr_gid) < 0)
-                        log_warning_errno(errno, "chown %s to group %s: %m", path, group);
-        }
-}
+/* ---- Listeners on sockets (governor/server-socket.c makes them) ---------------------- */
 
 static int unix_listener_new(struct server *s, const struct server_config *cfg,
                              struct listener **ret)
 {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        mode_t mode = cfg->socket_mode ? cfg->socket_mode : SERVER_SOCKET_MODE, old_umask;
-        _cleanup_close_ int fd = -1;
+        mode_t mode = cfg->socket_mode ? cfg->socket_mode : SERVER_SOCKET_MODE;
         struct listener *l;
-        struct stat st;
-        int r;
+        dev_t dev;
+        ino_t ino;
+        int fd, r;
 
-        if (strlen(cfg->socket_path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, cfg->socket_path);
-        r = mkdir_parents(cfg->socket_path, 0755);
+        r = server_unix_socket_open(cfg->socket_path, mode, cfg->socket_group, &fd, &dev, &ino);
         if (r < 0)
                 return r;
-
-        if (lstat(cfg->socket_path, &st) == 0) {
-                if (!S_ISSOCK(st.st_mode))
-                        return -EEXIST;
-                if (socket_alive(&sa))
-                        return -EADDRINUSE;
-                /* Left behind by a memgovd that did not exit cleanly. */
-                if (unlink(cfg->socket_path) < 0 && errno != ENOENT)
-                        return -errno;
-        } else if (errno != ENOENT)
-                return -errno;
-
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
-        /* The mode applies from the first moment: no window with the umask's wider one. */
-        old_umask = umask(~mode & 0777);
-        r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-        if (r < 0)
-                r = -errno;
-        (void)umask(old_umask);
-        if (r < 0)
-                return r;
-        if (listen(fd, 16) < 0 || stat(cfg->socket_path, &st) < 0) {
-                r = -errno;
-                (void)unlink(cfg->socket_path);
-                return r;
-        }
-        socket_set_owner(cfg->socket_path, mode, cfg->socket_group);
-
-        r = listener_start(s, LISTENER_UNIX, cfg->socket_path, TAKE_FD(fd), &l);
+        r = listener_start(s, LISTENER_UNIX, cfg->socket_path, fd, &l);
         if (r < 0) {
                 (void)unlink(cfg->socket_path);
                 return r;
         }
-        l->dev = st.st_dev;
-        l->ino = st.st_ino;
+        l->dev = dev;
+        l->ino = ino;
         log_debug("listening on %s", cfg->socket_path);
         *ret = l;
         return 0;
 }
 
-/* "127.0.0.1:9464" or "[::1]:9464" (literal addresses, not names) into a sockaddr. */
-static int parse_listen(const char *s, struct sockaddr_storage *ret, socklen_t *ret_len)
-{
-        const char *colon = strrchr(s, ':');
-        char host[64], *end;
-        unsigned long port;
-
-        if (!colon || !colon[1] || (size_t)(colon - s) >= sizeof(host))
-                return -EINVAL;
-        errno = 0;
-        port = strtoul(colon + 1, &end, 10);
-        if (errno || *end || port > 65535 || colon[1] < '0' || colon[1] > '9')
-                return -EINVAL;
-
-        *ret = (struct sockaddr_storage){0};
-        if (s[0] == '[') {
-                struct sockaddr_in6 *a = (struct sockaddr_in6 *)ret;
-                if (colon - s < 3 || colon[-1] != ']')
-                        return -EINVAL;
-                (void)snprintf(host, sizeof(host), "%.*s", (int)(colon - s - 2), s + 1);
-                a->sin6_family = AF_INET6;
-                a->sin6_port = htons((uint16_t)port);
-                if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
-                        return -EINVAL;
-                *ret_len = sizeof(*a);
-        } else {
-                struct sockaddr_in *a = (struct sockaddr_in *)ret;
-                (void)snprintf(host, sizeof(host), "%.*s", (int)(colon - s), s);
-                a->sin_family = AF_INET;
-                a->sin_port = htons((uint16_t)port);
-                if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
-                        return -EINVAL;
-                *ret_len = sizeof(*a);
-        }
-        return 0;
-}
-
 static int tcp_listener_new(struct server *s, const char *listen_address, struct listener **ret)
 {
-        struct sockaddr_storage sa, bound;
-        socklen_t len, bound_len = sizeof(bound);
-        _cleanup_close_ int fd = -1;
         struct listener *l;
-        int one = 1, r;
+        uint16_t port;
+        int fd, r;
 
-        r = parse_listen(listen_address, &sa, &len);
+        r = server_tcp_socket_open(listen_address, &fd, &port);
         if (r < 0)
                 return r;
-        fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
-        /* Restart right after a stop, while old connections sit in TIME_WAIT. */
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (sa.ss_family == AF_INET6)
-                (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-        if (bind(fd, (struct sockaddr *)&sa, len) < 0 || listen(fd, 16) < 0 ||
-            getsockname(fd, (struct sockaddr *)&bound, &bound_len) < 0)
-                return -errno;
-
-        r = listener_start(s, LISTENER_TCP, listen_address, TAKE_FD(fd), &l);
+        r = listener_start(s, LISTENER_TCP, listen_address, fd, &l);
         if (r < 0)
                 return r;
-        l->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                    : ((struct sockaddr_in *)&bound)->sin_port);
+        l->port = port;
         log_debug("listening on %s (port %u)", listen_address, l->port);
         *ret = l;
         return 0;
@@ -710,14 +585,9 @@ int server_new(sd_event *event, const struct server_config *cfg, const struct se
                 return -ENOMEM;
         s->event = sd_event_ref(event);
         s->handlers = *h;
-        if (cfg->listen) {
-                /* Checked first: a bad address must not leave a socket file behind. */
-                struct sockaddr_storage sa;
-                socklen_t len;
-                r = parse_listen(cfg->listen, &sa, &len);
-                if (r < 0)
-                        return r;
-        }
+        /* Checked first: a bad address must not leave a socket file behind. */
+        if (cfg->listen && !server_listen_valid(cfg->listen))
+                return -EINVAL;
         if (cfg->socket_path) {
                 r = unix_listener_new(s, cfg, &s->unix_listener);
                 if (r < 0)
@@ -765,9 +635,10 @@ int server_reconfigure(struct server *s, const struct server_config *cfg)
                 return -EINVAL;
         if (same_address(s->unix_listener, cfg->socket_path)) {
                 if (s->unix_listener)
-                        socket_set_owner(cfg->socket_path,
-                                         cfg->socket_mode ? cfg->socket_mode : SERVER_SOCKET_MODE,
-                                         cfg->socket_group);
+                        server_socket_set_owner(cfg->socket_path,
+                                                cfg->socket_mode ? cfg->socket_mode
+                                                                 : SERVER_SOCKET_MODE,
+                                                cfg->socket_group);
         } else if (cfg->socket_path) {
                 r = unix_listener_new(s, cfg, &nu);
                 if (r < 0)
