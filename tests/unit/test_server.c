@@ -5,7 +5,8 @@
  * scraper or an operator would ask; the loop runs in the test's own thread, as in memgovd.
  * Asserted: statuses, content types and bodies as the client sees them, which route may
  * be used over which listener, socket files, and a reload that moves the listeners while
- * its own answer is still on its way.
+ * its own answer is still on its way. Longer than most test files: the fake daemon, the
+ * client thread and the memgovctl runner are the harness every test here shares.
  */
 #include <fcntl.h>
 #include <pthread.h>
