@@ -276,8 +276,10 @@ static int start_capture(struct daemon *d, struct instance *i, enum event event,
         };
         r = capture_start(d->event, d->http, d->dumps, &req, on_capture_done, j, &j->capture);
         if (r < 0) {
-                log_struct_errno(LOG_WARNING, r, JOB_FIELDS(j), "%s: cannot capture %s at %s: %m",
-                                 j->service, j->relpath, req.event);
+                if (r != -ENOSPC) /* the dump store said why, with the figures */
+                        log_struct_errno(LOG_WARNING, r, JOB_FIELDS(j),
+                                         "%s: cannot capture %s at %s: %m", j->service, j->relpath,
+                                         req.event);
                 job_free(j);
                 return r;
         }
