@@ -3,7 +3,7 @@
 MEMGOV_DEPS=(
         cmake make gcc pkg-config clang-format
         libsystemd-dev libjson-c-dev libcurl4-openssl-dev libcmocka-dev libmicrohttpd-dev libssl-dev
-        golang-go python3-jsonschema
+        golang-go python3-jsonschema chromium
         clang valgrind
         qemu-system-x86 busybox-static linux-image-amd64 stress-ng
 )
