@@ -34,14 +34,18 @@ void decide_init(struct decide_state *st)
  * confirmed (decide.h).
  */
 static unsigned level_conditions(const struct policy_level *pl, const struct forecast *f,
-                                 bool eta_confirmed)
+                                 bool eta_confirmed, bool at_or_above)
 {
         unsigned c = 0;
+        uint32_t usage = pl->usage_permille;
 
+        if (at_or_above)
+                usage = usage > DECIDE_USAGE_HYSTERESIS_PERMILLE
+                                ? usage - DECIDE_USAGE_HYSTERESIS_PERMILLE
+                                : 1;
         if (pl->eta_usec > 0 && eta_confirmed)
                 c |= DECIDE_CONDITION(DECIDE_REASON_ETA);
-        if (pl->usage_permille > 0 && !(f->flags & FORECAST_NO_LIMIT) &&
-            f->usage_permille >= pl->usage_permille)
+        if (pl->usage_permille > 0 && !(f->flags & FORECAST_NO_LIMIT) && f->usage_permille >= usage)
                 c |= DECIDE_CONDITION(DECIDE_REASON_USAGE);
         if (f->psi_source != FORECAST_PSI_NONE) {
                 if (pl->has_psi_some_avg10 && f->psi_some_avg10_pct >= pl->psi_some_avg10_pct)
@@ -81,11 +85,19 @@ void decide_update(struct decide_state *st, const struct policy *p, const struct
                 bool eta_holds = pl->eta_usec > 0 && f->eta_lower_usec != USEC_INFINITY &&
                                  f->eta_lower_usec <= pl->eta_usec;
 
+                /* critical acts hardest: the growth must have lasted twice its ETA */
+                if (eta_holds && l == LEVEL_CRITICAL &&
+                    f->growth_age_usec / DECIDE_CRITICAL_AGE_RATIO < f->eta_lower_usec)
+                        eta_holds = false;
+                if (!eta_holds || !st->has_prev)
+                        st->eta_clear_usec[l] = now;
                 st->eta_streak[l] = eta_holds ? MIN(st->eta_streak[l] + 1, UINT32_MAX - 1) : 0;
-                bool confirmed = st->eta_streak[l] >= DECIDE_ETA_CONFIRM ||
-                                 (st->eta_streak[l] >= 1 && st->has_prev &&
-                                  now - st->prev_usec >= DECIDE_ETA_CONFIRM_USEC);
-                d.conditions[l] = level_conditions(pl, f, confirmed);
+                uint64_t stood = now - st->eta_clear_usec[l];
+                bool confirmed = (st->eta_streak[l] >= DECIDE_ETA_CONFIRM ||
+                                  (st->eta_streak[l] >= 1 && st->has_prev &&
+                                   now - st->prev_usec >= DECIDE_ETA_CONFIRM_USEC)) &&
+                                 stood >= f->eta_lower_usec / DECIDE_ETA_CONFIRM_DIV;
+                d.conditions[l] = level_conditions(pl, f, confirmed, st->level >= l);
                 if (d.conditions[l])
                         target = (enum level)l;
         }

@@ -754,6 +754,7 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
                 if (st->throttled && has_limit && st->pre_throttle_slope > 0)
                         f.eta_lower_usec =
                                 s_to_usec(((double)limit - level) / st->pre_throttle_slope);
+                f.growth_age_usec = f.eta_lower_usec == USEC_INFINITY ? 0 : USEC_INFINITY;
                 *ret = f;
                 return;
         }
@@ -830,7 +831,8 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
                                 .hi = sh.slope + ks * sh.se,
                                 .lo = sh.slope - ks * sh.se,
                                 .from = MAX(MAX(sh.at_origin, env_now), level),
-                                .age_s = age_s,
+                                /* the faster rate has been seen only over the recent part */
+                                .age_s = MIN(age_s, -x[n - m]),
                                 .spread = MIN(sh.resid_sd, st->step_scale),
                                 .line_now = sh.at_origin,
                                 .line_slope = sh.slope,
@@ -860,6 +862,7 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
         double tail_hi = fs.valid ? MAX(fs.slope + ks * fs.se, 0.0) : 0;
         bool any_growth = false;
         uint64_t point = USEC_INFINITY, lower = USEC_INFINITY, upper = USEC_INFINITY;
+        uint64_t lower_age = 0;
 
         /* the newest evidence: the higher of the last two envelope points */
         uint32_t i_new = n >= 2 && yl[n - 2] > yl[n - 1] ? n - 2 : n - 1;
@@ -898,7 +901,10 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
                 if (lb > ETA_TRUST_RATIO * cd->age_s)
                         continue;
                 st->last_slope_hi = MAX(st->last_slope_hi, cd->hi);
-                lower = MIN(lower, s_to_usec(lb));
+                if (s_to_usec(lb) < lower) {
+                        lower = s_to_usec(lb);
+                        lower_age = isinf(cd->age_s) ? USEC_INFINITY : s_to_usec(cd->age_s);
+                }
                 if (cd->point > 0) {
                         double t_pt = st->throttled ? cd->point : MIN(tail, cd->point);
                         double e = eta_piecewise(L, cd->from, cd->point, cur0, cr, t_pt);
@@ -916,6 +922,7 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
 
         f.eta_usec = point;
         f.eta_lower_usec = MIN(lower, point);
+        f.growth_age_usec = f.eta_lower_usec == USEC_INFINITY ? 0 : lower_age;
         f.eta_upper_usec = point == USEC_INFINITY ? USEC_INFINITY : MAX(upper, point);
         *ret = f;
 }

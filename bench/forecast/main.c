@@ -42,6 +42,17 @@ struct corpus_item {
         const char *group; /* family name, or "real" */
 };
 
+/* memgov on one real trace: replay's leads (from the first entry) and the benchmark's. */
+struct real_row {
+        char *name;
+        double duration_s;
+        bool has_oom;
+        double first_lead_s[_LEVEL_MAX];    /* replay: OOM − first entry; < 0: never entered */
+        double standing_lead_s[_LEVEL_MAX]; /* the benchmark's lead: standing at the OOM */
+        unsigned false_alarms[_LEVEL_MAX];
+        double static_lead_s; /* the static 90% rule's lead, for comparison */
+};
+
 struct stats {
         unsigned n_oom, n_crit30, n_quiet;
         uint64_t quiet_usec;              /* duration of the traces without OOM */
@@ -159,6 +170,51 @@ static void print_group_table(FILE *f, const char *const *groups, size_t n_group
                         s->false_quiet[LEVEL_WARN] + s->false_oom[LEVEL_WARN],
                         s->false_quiet[LEVEL_DEGRADE] + s->false_oom[LEVEL_DEGRADE],
                         s->false_quiet[LEVEL_CRITICAL] + s->false_oom[LEVEL_CRITICAL]);
+        }
+}
+
+/* Three leads (warn / degrade / critical) in seconds; "–" for a level never entered. */
+static void fmt_real_leads(char *buf, size_t size, const double *v)
+{
+        char x[_LEVEL_MAX][16];
+        for (int l = LEVEL_WARN; l < _LEVEL_MAX; l++) {
+                if (v[l] < 0)
+                        snprintf(x[l], sizeof(x[l]), "–");
+                else
+                        snprintf(x[l], sizeof(x[l]), "%.0f", v[l]);
+        }
+        snprintf(buf, size, "%s / %s / %s", x[LEVEL_WARN], x[LEVEL_DEGRADE], x[LEVEL_CRITICAL]);
+}
+
+static void print_real_table(FILE *f, const struct real_row *rows, size_t n, bool memgov_only)
+{
+        fprintf(f, "\nReal traces (memgov, full policy; leads in seconds, warn / degrade / "
+                   "critical):\n\n");
+        if (n == 0) {
+                fprintf(f, "None yet: `tests/traces/real/` holds no trace.\n");
+                return;
+        }
+        fprintf(f, "| trace | minutes | OOM | replay lead (first entry) | standing at the OOM | "
+                   "false alarms (entries) | static 90%% lead |\n");
+        fprintf(f, "|---|---|---|---|---|---|---|\n");
+        for (size_t i = 0; i < n; i++) {
+                const struct real_row *r = &rows[i];
+                char first[64], standing[64], st90[16];
+                if (r->has_oom) {
+                        fmt_real_leads(first, sizeof(first), r->first_lead_s);
+                        fmt_real_leads(standing, sizeof(standing), r->standing_lead_s);
+                } else {
+                        snprintf(first, sizeof(first), "–");
+                        snprintf(standing, sizeof(standing), "–");
+                }
+                if (!r->has_oom || memgov_only)
+                        snprintf(st90, sizeof(st90), "–");
+                else
+                        snprintf(st90, sizeof(st90), "%.0f", r->static_lead_s);
+                fprintf(f, "| `%s` | %.1f | %s | %s | %s | %u / %u / %u | %s |\n", r->name,
+                        r->duration_s / 60, r->has_oom ? "yes" : "no", first, standing,
+                        r->false_alarms[LEVEL_WARN], r->false_alarms[LEVEL_DEGRADE],
+                        r->false_alarms[LEVEL_CRITICAL], st90);
         }
 }
 
@@ -403,6 +459,10 @@ int main(int argc, char *argv[])
         groups[_FAMILY_MAX] = "real";
 
         struct stats st[_RULE_MAX] = {}, gs[_FAMILY_MAX + 1] = {};
+        struct real_row *rows = calloc(MAX(n_real, (size_t)1), sizeof(*rows));
+        size_t n_rows = 0;
+        if (!rows)
+                abort();
         uint64_t updates = 0, samples = 0, total_usec = 0;
         unsigned mismatches = 0, n_real_used = 0;
 
@@ -418,8 +478,20 @@ int main(int argc, char *argv[])
                                 return 1;
                         continue;
                 }
-                if (strcmp(items[k].group, "real") == 0)
+                bool is_real = strcmp(items[k].group, "real") == 0;
+                struct real_row *row = NULL;
+                if (is_real) {
+                        const char *slash = strrchr(items[k].path, '/');
                         n_real_used++;
+                        row = &rows[n_rows++];
+                        row->name = strdup(slash ? slash + 1 : items[k].path);
+                        if (!row->name)
+                                abort();
+                        if (t->n_samples > 0)
+                                row->duration_s = (double)(t->samples[t->n_samples - 1].t_usec -
+                                                           t->samples[0].t_usec) /
+                                                  1e6;
+                }
                 samples += t->n_samples;
                 if (t->n_samples > 0)
                         total_usec += t->samples[t->n_samples - 1].t_usec - t->samples[0].t_usec;
@@ -459,12 +531,33 @@ int main(int argc, char *argv[])
                                 for (int l = LEVEL_WARN; l < _LEVEL_MAX; l++)
                                         if (rr.false_alarms[l] != res.false_alarms[l])
                                                 mismatches++;
+                                if (row && rule == RULE_MEMGOV) {
+                                        row->has_oom = rr.has_oom;
+                                        for (int l = LEVEL_WARN; l < _LEVEL_MAX; l++) {
+                                                row->first_lead_s[l] =
+                                                        rr.has_oom && rr.has_first[l] &&
+                                                                        rr.first_usec[l] <=
+                                                                                rr.oom_usec
+                                                                ? (double)(rr.oom_usec -
+                                                                           rr.first_usec[l]) /
+                                                                          1e6
+                                                                : -1;
+                                                row->standing_lead_s[l] =
+                                                        (double)res.lead_usec[l] / 1e6;
+                                                row->false_alarms[l] = res.false_alarms[l];
+                                        }
+                                }
                                 replay_result_clear(&rr);
                         } else {
                                 peer_run((enum peer)(rule - _RULE_PEERS), policy, t, levels);
                                 score_levels(t, levels, policy->forecast_horizon_usec, &res);
+                                if (row && rule == _RULE_PEERS + PEER_STATIC)
+                                        row->static_lead_s =
+                                                (double)res.lead_usec[LEVEL_CRITICAL] / 1e6;
                         }
-                        stats_add(&st[rule], &res, n_items);
+                        /* the synthetic corpus only: real traces have their own table */
+                        if (!is_real)
+                                stats_add(&st[rule], &res, n_items);
                         if (rule == RULE_MEMGOV && verbose)
                                 fprintf(stderr,
                                         "%s: oom %s lead w/d/c %.0f/%.0f/%.0f s, false "
@@ -476,7 +569,7 @@ int main(int argc, char *argv[])
                                         res.false_alarms[LEVEL_WARN],
                                         res.false_alarms[LEVEL_DEGRADE],
                                         res.false_alarms[LEVEL_CRITICAL]);
-                        if (rule == RULE_MEMGOV) {
+                        if (rule == RULE_MEMGOV && !is_real) {
                                 size_t g = 0;
                                 while (g < _FAMILY_MAX && strcmp(groups[g], items[k].group) != 0)
                                         g++;
@@ -494,16 +587,18 @@ int main(int argc, char *argv[])
                 abort();
         fprintf(f, "%s\n\n", DOC_BEGIN);
         fprintf(f,
-                "Made by `build/bench/forecast/bench-forecast --update-doc docs/benchmarks.md`"
-                " (seed %" PRIu64 ", scale %.2f, policy `bench/forecast/policy.json`).\n\n",
+                "Made by `build/bench/forecast/bench-forecast --seed %" PRIu64
+                " --update-doc docs/benchmarks.md` (scale %.2f, policy "
+                "`bench/forecast/policy.json`).\n\n",
                 seed, scale);
         fprintf(f,
-                "Corpus: %zu synthetic traces (%u with an OOM) and %u real traces from "
-                "`%s/`; %.1f trace-hours, %" PRIu64 " samples. False alarms "
-                "are counted on the %u traces without an OOM (%.1f trace-hours). Leads are "
-                "how long the level had been standing, without a break, at the OOM (0 when it "
-                "was not), in seconds; median / 10th percentile over the OOM traces.\n\n",
-                n_synthetic, st[RULE_MEMGOV].n_oom - gs[_FAMILY_MAX].n_oom, n_real_used,
+                "Corpus: %zu synthetic traces of seed %" PRIu64 " (%u with an OOM); the %u "
+                "real traces from `%s/` are in their own table below. %.1f trace-hours, %" PRIu64
+                " samples in all. False alarms are counted on the %u synthetic traces without "
+                "an OOM (%.1f trace-hours). Leads are how long the level had been standing, "
+                "without a break, at the OOM (0 when it was not), in seconds; median / 10th "
+                "percentile over the OOM traces.\n\n",
+                n_synthetic, seed, st[RULE_MEMGOV].n_oom, n_real_used,
                 strncmp(real, MEMGOV_SOURCE_DIR "/", strlen(MEMGOV_SOURCE_DIR "/")) == 0
                         ? real + strlen(MEMGOV_SOURCE_DIR "/")
                         : real,
@@ -511,7 +606,8 @@ int main(int argc, char *argv[])
                 (double)st[RULE_MEMGOV].quiet_usec / (double)USEC_PER_HOUR);
         print_main_table(f, st);
         fprintf(f, "\nmemgov (full policy) per family:\n\n");
-        print_group_table(f, groups, _FAMILY_MAX + 1, gs);
+        print_group_table(f, groups, _FAMILY_MAX, gs);
+        print_real_table(f, rows, n_rows, memgov_only);
         fprintf(f, "\n%s", DOC_END);
         fclose(f);
 
@@ -531,6 +627,9 @@ int main(int argc, char *argv[])
                 }
         }
         free(block);
+        for (size_t k = 0; k < n_rows; k++)
+                free(rows[k].name);
+        free(rows);
         for (size_t k = 0; k < n_items; k++)
                 free(items[k].path);
         free(items);

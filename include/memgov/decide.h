@@ -30,6 +30,25 @@
 #define DECIDE_ETA_CONFIRM 2
 /* ... unless the sample comes this long after the previous one. */
 #define DECIDE_ETA_CONFIRM_USEC (5 * USEC_PER_SEC)
+/*
+ * And in either case the condition must have stood for at least 1/DECIDE_ETA_CONFIRM_DIV of
+ * the ETA lower bound, counted from the last sample on which it did not hold: a forecast of
+ * the limit in T is believed once it has lasted a fixed share of T, whatever the sample
+ * interval (a 30 s ETA must stand for some seconds, a 10 min ETA for a minute).
+ */
+#define DECIDE_ETA_CONFIRM_DIV 20
+/*
+ * critical by ETA: the growth behind the lower bound must have been seen for at least
+ * DECIDE_CRITICAL_AGE_RATIO times the lower bound (forecast.growth_age_usec). A rise seen
+ * for S goes on for another T with probability S / (S + T) (the Copernican prior the forecast
+ * applies at 1/3 for every level); critical, the level that acts hardest, asks for 2/3.
+ */
+#define DECIDE_CRITICAL_AGE_RATIO 2
+/*
+ * Usage hysteresis: at or above a level, its usage condition holds down to this much (‰ of the
+ * limit) below the policy's share, so that noise around the threshold does not flap the level.
+ */
+#define DECIDE_USAGE_HYSTERESIS_PERMILLE 20
 
 /* Why a level holds or changed. Names are part of `memgovctl replay` output. */
 enum decide_reason {
@@ -56,6 +75,8 @@ struct decide_state {
         uint32_t eta_streak[_LEVEL_MAX]; /* samples in a row with ETA lower bound <= eta */
         bool has_prev;
         uint64_t prev_usec; /* the previous forecast's time */
+        /* per level: the last sample on which the ETA condition did not hold */
+        uint64_t eta_clear_usec[_LEVEL_MAX];
 };
 
 struct decision {

@@ -87,6 +87,12 @@ struct forecast {
         uint64_t eta_usec;        /* time until the limit (point); USEC_INFINITY: not growing */
         uint64_t eta_lower_usec;  /* pessimistic bound (what decide uses) */
         uint64_t eta_upper_usec;  /* optimistic bound */
+        /*
+         * How long the growth behind eta_lower_usec has been seen (the persistence rule's
+         * age); 0 when eta_lower_usec is USEC_INFINITY, USEC_INFINITY under throttling (the
+         * demand held back is not an observation of its end).
+         */
+        uint64_t growth_age_usec;
 
         enum forecast_psi_source psi_source;
         double psi_some_avg10_pct; /* 0..100 */

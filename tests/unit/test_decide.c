@@ -83,9 +83,13 @@ static void test_decide_eta_needs_confirmation(void **state)
         d = step(&st, &p, quiet(2));
         assert_int_equal(d.level, LEVEL_OK);
 
-        f.t_usec = 3 * USEC_PER_SEC;
-        step(&st, &p, f);
-        f.t_usec = 4 * USEC_PER_SEC;
+        /* two samples are not enough for a 5 min ETA: it must stand 5 min / 20 = 15 s */
+        for (int t = 3; t < 17; t++) {
+                f.t_usec = (uint64_t)t * USEC_PER_SEC;
+                d = step(&st, &p, f);
+                assert_int_equal(d.level, LEVEL_OK);
+        }
+        f.t_usec = 17 * USEC_PER_SEC;
         d = step(&st, &p, f);
         assert_int_equal(d.level, LEVEL_WARN);
         assert_int_equal(d.previous_level, LEVEL_OK);
@@ -98,6 +102,7 @@ static void test_decide_eta_needs_confirmation(void **state)
         step(&st, &p, quiet(0));
         f = quiet(30);
         f.eta_lower_usec = 30 * USEC_PER_SEC;
+        f.growth_age_usec = 5 * USEC_PER_MINUTE;
         d = step(&st, &p, f);
         assert_int_equal(d.level, LEVEL_CRITICAL);
 }
@@ -318,6 +323,104 @@ static void test_decide_steady_sawtooth_no_alarm(void **state)
         }
 }
 
+/*
+ * The ETA condition stands for a twentieth of the ETA, whatever the sample interval: a 3 min
+ * ETA enters degrade after 9 s of it, sampled every second or every 3 s.
+ */
+static void test_decide_eta_confirmed_by_elapsed_time(void **state)
+{
+        (void)state;
+        struct policy p = test_policy();
+
+        for (int dt = 1; dt <= 3; dt += 2) {
+                struct decide_state st;
+                struct decision d = {};
+                int entered = -1;
+
+                decide_init(&st);
+                step(&st, &p, quiet(0));
+                for (int t = dt; t <= 30 && entered < 0; t += dt) {
+                        struct forecast f = quiet(t);
+                        f.eta_lower_usec = 150 * USEC_PER_SEC; /* degrade, not critical */
+                        f.growth_age_usec = 10 * USEC_PER_MINUTE;
+                        d = step(&st, &p, f);
+                        if (d.level != LEVEL_OK)
+                                entered = t;
+                }
+                /* 150 s / 20 = 7.5 s since the last sample without the condition (t = 0) */
+                assert_int_equal(d.level, LEVEL_DEGRADE);
+                assert_int_equal(d.reason, DECIDE_REASON_ETA);
+                assert_int_equal(entered, dt == 1 ? 8 : 9);
+        }
+}
+
+/*
+ * critical by ETA needs growth seen for twice the ETA: a rise of 20 s heading for the limit
+ * in 30 s (a burst) is degrade; the same ETA behind a minute of growth is critical.
+ */
+static void test_decide_critical_needs_old_growth(void **state)
+{
+        (void)state;
+        struct policy p = test_policy();
+        struct decide_state st;
+        struct forecast f;
+        struct decision d = {};
+
+        decide_init(&st);
+        for (int t = 0; t <= 20; t++) {
+                f = quiet(t);
+                f.eta_lower_usec = 30 * USEC_PER_SEC;
+                f.growth_age_usec = 20 * USEC_PER_SEC;
+                d = step(&st, &p, f);
+        }
+        assert_int_equal(d.level, LEVEL_DEGRADE);
+        assert_false(d.conditions[LEVEL_CRITICAL] & DECIDE_CONDITION(DECIDE_REASON_ETA));
+
+        decide_init(&st);
+        for (int t = 0; t <= 20; t++) {
+                f = quiet(t);
+                f.eta_lower_usec = 30 * USEC_PER_SEC;
+                f.growth_age_usec = 60 * USEC_PER_SEC;
+                d = step(&st, &p, f);
+        }
+        assert_int_equal(d.level, LEVEL_CRITICAL);
+        assert_int_equal(d.reason, DECIDE_REASON_ETA);
+}
+
+/*
+ * Usage hysteresis: entered at 97%, critical's usage condition still holds at 95.5% (within
+ * 2% of the limit below the threshold) and no longer at 94.5%; from ok, 95.5% is not critical.
+ */
+static void test_decide_usage_hysteresis(void **state)
+{
+        (void)state;
+        struct policy p = test_policy();
+        struct decide_state st;
+        struct forecast f;
+        struct decision d;
+
+        decide_init(&st);
+        f = quiet(0);
+        f.usage_permille = 970;
+        assert_int_equal(step(&st, &p, f).level, LEVEL_CRITICAL);
+        f = quiet(1);
+        f.usage_permille = 955;
+        d = step(&st, &p, f);
+        assert_true(d.conditions[LEVEL_CRITICAL] & DECIDE_CONDITION(DECIDE_REASON_USAGE));
+        assert_int_equal(d.reason, DECIDE_REASON_USAGE);
+        f = quiet(2);
+        f.usage_permille = 945;
+        d = step(&st, &p, f);
+        assert_false(d.conditions[LEVEL_CRITICAL] & DECIDE_CONDITION(DECIDE_REASON_USAGE));
+        assert_int_equal(d.level, LEVEL_CRITICAL); /* held for the hold time */
+
+        decide_init(&st);
+        f = quiet(0);
+        f.usage_permille = 955;
+        d = step(&st, &p, f);
+        assert_int_equal(d.level, LEVEL_DEGRADE);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -330,6 +433,9 @@ int main(void)
                 cmocka_unit_test(test_decide_reason_names),
                 cmocka_unit_test(test_decide_plateau_clears_warn_after_hold),
                 cmocka_unit_test(test_decide_steady_sawtooth_no_alarm),
+                cmocka_unit_test(test_decide_eta_confirmed_by_elapsed_time),
+                cmocka_unit_test(test_decide_critical_needs_old_growth),
+                cmocka_unit_test(test_decide_usage_hysteresis),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

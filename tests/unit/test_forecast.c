@@ -462,6 +462,39 @@ static void test_forecast_time_not_advancing(void **state)
         assert_int_equal(f.level_bytes, s.current_bytes);
 }
 
+/*
+ * growth_age_usec: how long the growth behind the lower bound has been seen. A leak that began
+ * at t = 300 is, at t = 900, about 600 s old (the regime may start a little after the knee);
+ * nothing growing: 0.
+ */
+static void test_forecast_growth_age(void **state)
+{
+        (void)state;
+        struct policy p = test_policy();
+        struct forecast_state st;
+        struct forecast f = {};
+        uint64_t rng = 1;
+
+        forecast_init(&st, &p);
+        for (int t = 0; t <= 900; t++) {
+                double share = 0.30 + (t > 300 ? 0.001 * (t - 300) : 0) + 0.002 * jitter(&rng);
+                struct sample s = make_sample(t, share);
+                forecast_update(&st, &s, &f);
+        }
+        assert_true(f.eta_lower_usec != USEC_INFINITY);
+        assert_in_range(f.growth_age_usec / USEC_PER_SEC, 450, 620);
+        /* twice the lower bound at least: critical may act on it */
+        assert_true(f.growth_age_usec >= 2 * f.eta_lower_usec);
+
+        forecast_init(&st, &p);
+        for (int t = 0; t <= 600; t++) {
+                struct sample s = make_sample(t, 0.5 + 0.002 * jitter(&rng));
+                forecast_update(&st, &s, &f);
+        }
+        assert_true(f.eta_lower_usec == USEC_INFINITY);
+        assert_int_equal(f.growth_age_usec, 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -479,6 +512,7 @@ int main(void)
                 cmocka_unit_test(test_forecast_state_fixed_size),
                 cmocka_unit_test(test_forecast_set_policy_keeps_history),
                 cmocka_unit_test(test_forecast_time_not_advancing),
+                cmocka_unit_test(test_forecast_growth_age),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
