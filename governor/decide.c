@@ -37,15 +37,18 @@ static unsigned level_conditions(const struct policy_level *pl, const struct for
                                  bool eta_confirmed, bool at_or_above)
 {
         unsigned c = 0;
-        uint32_t usage = pl->usage_permille;
+        uint32_t usage = pl->usage_permille, seen = f->usage_permille;
 
-        if (at_or_above)
+        /* staying: a little below the threshold, and on the last GC cycle's peak */
+        if (at_or_above) {
                 usage = usage > DECIDE_USAGE_HYSTERESIS_PERMILLE
                                 ? usage - DECIDE_USAGE_HYSTERESIS_PERMILLE
                                 : 1;
+                seen = MAX(seen, f->cycle_peak_permille);
+        }
         if (pl->eta_usec > 0 && eta_confirmed)
                 c |= DECIDE_CONDITION(DECIDE_REASON_ETA);
-        if (pl->usage_permille > 0 && !(f->flags & FORECAST_NO_LIMIT) && f->usage_permille >= usage)
+        if (pl->usage_permille > 0 && !(f->flags & FORECAST_NO_LIMIT) && seen >= usage)
                 c |= DECIDE_CONDITION(DECIDE_REASON_USAGE);
         if (f->psi_source != FORECAST_PSI_NONE) {
                 if (pl->has_psi_some_avg10 && f->psi_some_avg10_pct >= pl->psi_some_avg10_pct)

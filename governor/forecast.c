@@ -692,6 +692,18 @@ void forecast_update(struct forecast_state *st, const struct sample *s, struct f
         if (has_limit) {
                 double u = level * 1000.0 / (double)limit;
                 f.usage_permille = (uint32_t)MIN(u, (double)UINT32_MAX);
+                /* the peak of the last GC cycle (and a bit): the buckets it touches */
+                double peak = level;
+                if (st->cycle_usec > 0) {
+                        uint64_t since = sub_sat(s->t_usec, st->cycle_usec * 5 / 4);
+                        for (uint32_t i = 0; i < st->count; i++) {
+                                const struct forecast_bucket *b = bucket_at(st, i);
+                                if (b->n > 0 && b->t_peak_usec >= since)
+                                        peak = MAX(peak, b->level_max);
+                        }
+                }
+                double up = peak * 1000.0 / (double)limit;
+                f.cycle_peak_permille = (uint32_t)MIN(up, (double)UINT32_MAX);
         } else
                 f.flags |= FORECAST_NO_LIMIT;
 

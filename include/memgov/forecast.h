@@ -82,6 +82,12 @@ struct forecast {
         uint64_t level_bytes;       /* current − reclaimable: the memory that can cause an OOM */
         uint64_t envelope_bytes;    /* the fitted peak level now, where the ETA starts from */
         uint32_t usage_permille;    /* level / limit, in ‰ (may exceed 1000); 0 without limit */
+        /*
+         * With a sawtooth (cycle_usec > 0): the highest level over the last 1.25 cycles / limit,
+         * in ‰; else usage_permille. A collector's trough is not a recovery: decide keeps a
+         * level entered by usage on this.
+         */
+        uint32_t cycle_peak_permille;
 
         double slope_bytes_per_s; /* growth of the level's envelope (point; may be < 0) */
         uint64_t eta_usec;        /* time until the limit (point); USEC_INFINITY: not growing */

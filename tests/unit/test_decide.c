@@ -390,6 +390,7 @@ static void test_decide_critical_needs_old_growth(void **state)
 /*
  * Usage hysteresis: entered at 97%, critical's usage condition still holds at 95.5% (within
  * 2% of the limit below the threshold) and no longer at 94.5%; from ok, 95.5% is not critical.
+ * And the last GC cycle's peak keeps a level, never enters one.
  */
 static void test_decide_usage_hysteresis(void **state)
 {
@@ -419,6 +420,24 @@ static void test_decide_usage_hysteresis(void **state)
         f.usage_permille = 955;
         d = step(&st, &p, f);
         assert_int_equal(d.level, LEVEL_DEGRADE);
+
+        /*
+         * Under a GC sawtooth, a level entered by usage stays on the last cycle's peak: the
+         * trough after a collection (70%) does not clear critical while the peak was 98%.
+         */
+        decide_init(&st);
+        f = quiet(0);
+        f.usage_permille = f.cycle_peak_permille = 980;
+        assert_int_equal(step(&st, &p, f).level, LEVEL_CRITICAL);
+        f = quiet(1);
+        f.usage_permille = 700;
+        f.cycle_peak_permille = 980;
+        d = step(&st, &p, f);
+        assert_true(d.conditions[LEVEL_CRITICAL] & DECIDE_CONDITION(DECIDE_REASON_USAGE));
+        /* ... but the peak never enters a level: from ok, a 70% trough is ok */
+        decide_init(&st);
+        d = step(&st, &p, f);
+        assert_int_equal(d.level, LEVEL_OK);
 }
 
 int main(void)

@@ -495,6 +495,35 @@ static void test_forecast_growth_age(void **state)
         assert_int_equal(f.growth_age_usec, 0);
 }
 
+/* cycle_peak_permille: under a steady GC sawtooth (60% → 90%, 20 s), the peak in a trough. */
+static void test_forecast_cycle_peak(void **state)
+{
+        (void)state;
+        struct policy p = test_policy();
+        struct forecast_state st;
+        struct forecast f = {};
+
+        forecast_init(&st, &p);
+        for (int t = 0; t <= 605; t++) {
+                double share = 0.60 + 0.30 * (t % 20) / 19.0;
+                struct sample s = make_sample(t, share);
+                forecast_update(&st, &s, &f);
+        }
+        /* t = 605: five seconds after a collection */
+        assert_true(f.cycle_usec > 0);
+        assert_in_range(f.usage_permille, 640, 700);
+        assert_in_range(f.cycle_peak_permille, 880, 910);
+
+        /* no sawtooth: the peak is the usage */
+        forecast_init(&st, &p);
+        for (int t = 0; t <= 300; t++) {
+                struct sample s = make_sample(t, 0.5);
+                forecast_update(&st, &s, &f);
+        }
+        assert_int_equal(f.cycle_usec, 0);
+        assert_int_equal(f.cycle_peak_permille, f.usage_permille);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -513,6 +542,7 @@ int main(void)
                 cmocka_unit_test(test_forecast_set_policy_keeps_history),
                 cmocka_unit_test(test_forecast_time_not_advancing),
                 cmocka_unit_test(test_forecast_growth_age),
+                cmocka_unit_test(test_forecast_cycle_peak),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
