@@ -88,7 +88,8 @@ void decide_update(struct decide_state *st, const struct policy *p, const struct
                 bool eta_holds = pl->eta_usec > 0 && f->eta_lower_usec != USEC_INFINITY &&
                                  f->eta_lower_usec <= pl->eta_usec;
 
-                /* critical acts hardest: the growth must have lasted twice its ETA */
+                /* critical acts hardest: the growth must be DECIDE_CRITICAL_AGE_RATIO × its ETA old
+                 */
                 if (eta_holds && l == LEVEL_CRITICAL &&
                     f->growth_age_usec / DECIDE_CRITICAL_AGE_RATIO < f->eta_lower_usec)
                         eta_holds = false;

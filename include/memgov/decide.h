@@ -41,9 +41,9 @@
  * critical by ETA: the growth behind the lower bound must have been seen for at least
  * DECIDE_CRITICAL_AGE_RATIO times the lower bound (forecast.growth_age_usec). A rise seen
  * for S goes on for another T with probability S / (S + T) (the Copernican prior the forecast
- * applies at 1/3 for every level); critical, the level that acts hardest, asks for 2/3.
+ * applies at 1/3 for every level); critical, the level that acts hardest, asks for 3/4.
  */
-#define DECIDE_CRITICAL_AGE_RATIO 2
+#define DECIDE_CRITICAL_AGE_RATIO 3
 /*
  * Usage hysteresis: at or above a level, its usage condition holds down to this much (‰ of the
  * limit) below the policy's share, so that noise around the threshold does not flap the level.

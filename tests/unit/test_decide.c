@@ -355,8 +355,8 @@ static void test_decide_eta_confirmed_by_elapsed_time(void **state)
 }
 
 /*
- * critical by ETA needs growth seen for twice the ETA: a rise of 20 s heading for the limit
- * in 30 s (a burst) is degrade; the same ETA behind a minute of growth is critical.
+ * critical by ETA needs growth seen for three times the ETA: a rise of 60 s heading for the
+ * limit in 30 s (a burst) is degrade; the same ETA behind 90 s of growth is critical.
  */
 static void test_decide_critical_needs_old_growth(void **state)
 {
@@ -370,7 +370,7 @@ static void test_decide_critical_needs_old_growth(void **state)
         for (int t = 0; t <= 20; t++) {
                 f = quiet(t);
                 f.eta_lower_usec = 30 * USEC_PER_SEC;
-                f.growth_age_usec = 20 * USEC_PER_SEC;
+                f.growth_age_usec = 60 * USEC_PER_SEC;
                 d = step(&st, &p, f);
         }
         assert_int_equal(d.level, LEVEL_DEGRADE);
@@ -380,7 +380,7 @@ static void test_decide_critical_needs_old_growth(void **state)
         for (int t = 0; t <= 20; t++) {
                 f = quiet(t);
                 f.eta_lower_usec = 30 * USEC_PER_SEC;
-                f.growth_age_usec = 60 * USEC_PER_SEC;
+                f.growth_age_usec = 90 * USEC_PER_SEC;
                 d = step(&st, &p, f);
         }
         assert_int_equal(d.level, LEVEL_CRITICAL);
