@@ -18,8 +18,8 @@
 /* ---- the keys, one table per object; policy.schema.json must list the same ------------ */
 
 static const char *const root_keys[] = {
-        "$schema",     "service", "cgroup",     "sample_interval", "forecast", "levels",
-        "memory_high", "pprof",   "collectors", "webhooks",        NULL,
+        "$schema",     "service", "cgroup",  "sample_interval", "forecast", "levels",
+        "memory_high", "pprof",   "runtime", "collectors",      "webhooks", NULL,
 };
 static const char *const forecast_keys[] = {"window", "horizon", NULL};
 static const char *const levels_keys[] = {"warn", "degrade", "critical", "hold", NULL};
@@ -43,6 +43,10 @@ static const char *const pprof_keys[] = {
         "url",      "on",           "kinds",       "timeout", "max_bytes",
         "cooldown", "max_per_hour", "cpu_seconds", NULL,
 };
+static const char *const runtime_keys[] = {
+        "url",   "format", "interval", "timeout", "goroutines_max", "goroutines_growth_per_min",
+        "level", NULL,
+};
 static const char *const collector_keys[] = {"argv", "on", "timeout", "per_process", NULL};
 static const char *const webhook_keys[] = {"url",     "secret_file", "events",
                                            "timeout", "deadline",    NULL};
@@ -56,6 +60,7 @@ static const struct pj_object_keys policy_objects[] = {
         {".levels.critical", level_keys},
         {".memory_high", memory_high_keys},
         {".pprof", pprof_keys},
+        {".runtime", runtime_keys},
         {".collectors[]", collector_keys},
         {".webhooks[]", webhook_keys},
         {NULL, NULL},
@@ -93,6 +98,16 @@ static const char *const pprof_kind_names[_PPROF_KIND_MAX] = {
         [PPROF_BLOCK] = "block",         [PPROF_MUTEX] = "mutex",
         [PPROF_PROFILE] = "profile",
 };
+
+static const char *const runtime_format_names[_RUNTIME_FORMAT_MAX] = {
+        [RUNTIME_FORMAT_EXPVAR] = "expvar",
+        [RUNTIME_FORMAT_PROMETHEUS] = "prometheus",
+};
+
+const char *runtime_format_to_string(enum runtime_format f)
+{
+        return f >= 0 && f < _RUNTIME_FORMAT_MAX ? runtime_format_names[f] : NULL;
+}
 
 const char *memory_high_mode_to_string(enum memory_high_mode m)
 {
@@ -167,6 +182,12 @@ static void policy_set_defaults(struct policy *p)
                 .cooldown_usec = 60 * USEC_PER_SEC,
                 .max_per_hour = 20,
                 .cpu_seconds = 10,
+        };
+        p->runtime = (struct policy_runtime){
+                .format = RUNTIME_FORMAT_EXPVAR,
+                .interval_usec = 10 * USEC_PER_SEC,
+                .timeout_usec = 2 * USEC_PER_SEC,
+                .level = LEVEL_WARN,
         };
 }
 
@@ -522,6 +543,64 @@ static void load_pprof(struct pj *c, struct json_object *root, struct policy *p)
         pj_pop(c, old);
 }
 
+static void load_runtime(struct pj *c, struct json_object *root, struct policy *p)
+{
+        static const char *const level_names[_LEVEL_MAX] = {
+                [LEVEL_WARN] = "warn", [LEVEL_DEGRADE] = "degrade", [LEVEL_CRITICAL] = "critical"};
+        struct policy_runtime *rt = &p->runtime;
+        struct json_object *o;
+        const char *url;
+        char host[256];
+        size_t old;
+        int r, format, level, r_interval, r_timeout;
+
+        if (pj_get_object(c, root, "runtime", "{\"url\": \"http://127.0.0.1:6060/debug/vars\"}",
+                          &o) <= 0)
+                return;
+        old = pj_push_key(c, "runtime");
+        pj_check_keys(c, o, runtime_keys);
+        r = get_url(c, o, "url", "http://127.0.0.1:6060/debug/vars", &url, host, sizeof(host));
+        if (r == 0)
+                pj_problem_at(c, ".runtime.url",
+                              "required: where the service publishes its figures, e.g. "
+                              "\"http://127.0.0.1:6060/debug/vars\" (expvar) or "
+                              "\"http://127.0.0.1:6060/metrics\" (prometheus)");
+        else if (r > 0) {
+                rt->url = dup_or_oom(c, url);
+                /* the path, without a query, decides the default format */
+                size_t n = strcspn(url, "?#");
+                if (n >= 8 && strncmp(url + n - 8, "/metrics", 8) == 0)
+                        rt->format = RUNTIME_FORMAT_PROMETHEUS;
+        }
+        if (pj_get_enum(c, o, "format", runtime_format_names, _RUNTIME_FORMAT_MAX, &format) > 0)
+                rt->format = (enum runtime_format)format;
+        r_interval =
+                pj_get_duration(c, o, "interval", USEC_PER_SEC, USEC_PER_HOUR, &rt->interval_usec);
+        r_timeout = pj_get_duration(c, o, "timeout", 100 * USEC_PER_MSEC, USEC_PER_MINUTE,
+                                    &rt->timeout_usec);
+        /* one poll at a time: a request must end before the next is due */
+        if (r_interval >= 0 && r_timeout >= 0 && rt->timeout_usec > rt->interval_usec) {
+                if (r_timeout > 0)
+                        pj_problem_at(c, ".runtime.timeout",
+                                      "must not be longer than the interval (%s%s), got %s",
+                                      PJ_DURATION(rt->interval_usec),
+                                      r_interval > 0 ? "" : ", the default",
+                                      PJ_GOT(json_object_object_get(o, "timeout")));
+                else
+                        pj_problem_at(c, ".runtime.interval",
+                                      "must not be shorter than the timeout (%s, the default), "
+                                      "got %s",
+                                      PJ_DURATION(rt->timeout_usec),
+                                      PJ_GOT(json_object_object_get(o, "interval")));
+        }
+        (void)pj_get_uint(c, o, "goroutines_max", 1, UINT64_C(100000000), &rt->goroutines_max);
+        (void)pj_get_uint(c, o, "goroutines_growth_per_min", 1, UINT64_C(100000000),
+                          &rt->goroutines_growth_per_min);
+        if (pj_get_enum(c, o, "level", level_names, _LEVEL_MAX, &level) > 0)
+                rt->level = (enum level)level;
+        pj_pop(c, old);
+}
+
 static const char *const placeholders[] = {"pid", "pids", "cgroup", "dir", "service", NULL};
 
 /* Report "{pdi}"-like typos of placeholders in one argv string at the current path. */
@@ -786,6 +865,7 @@ static void load_root(struct pj *c, struct json_object *root, struct policy *p,
         load_levels(c, root, p, g);
         load_memory_high(c, root, p);
         load_pprof(c, root, p);
+        load_runtime(c, root, p);
         load_collectors(c, root, p);
         load_webhooks(c, root, p);
 }
@@ -849,6 +929,7 @@ struct policy *policy_free(struct policy *p)
         free(p->service);
         free(p->cgroup);
         free(p->pprof.url);
+        free(p->runtime.url);
         for (size_t i = 0; i < p->n_collectors; i++) {
                 for (char **a = p->collectors[i].argv; a && *a; a++)
                         free(*a);

@@ -90,6 +90,29 @@ struct policy_pprof {
         uint64_t cpu_seconds;   /* for PPROF_PROFILE; default 10 */
 };
 
+/* How a service publishes its runtime figures (include/memgov/signals.h parses both). */
+enum runtime_format {
+        RUNTIME_FORMAT_EXPVAR,     /* "expvar": Go's expvar /debug/vars JSON (memstats) */
+        RUNTIME_FORMAT_PROMETHEUS, /* "prometheus": the text exposition format (/metrics) */
+        _RUNTIME_FORMAT_MAX,
+        _RUNTIME_FORMAT_INVALID = -1,
+};
+
+/*
+ * The service's own figures, polled at a low rate: goroutines and Go heap. A goroutine
+ * ceiling or growth rate crossed enters level (reason "goroutines").
+ */
+struct policy_runtime {
+        char *url;                          /* NULL: no runtime figures are polled */
+        enum runtime_format format;         /* default: prometheus when the URL's path ends in
+                                             * "/metrics", else expvar */
+        uint64_t interval_usec;             /* between polls; default 10s */
+        uint64_t timeout_usec;              /* per request; default 2s, at most the interval */
+        uint64_t goroutines_max;            /* goroutines >= this; 0: no ceiling */
+        uint64_t goroutines_growth_per_min; /* growth >= this per minute; 0: no such condition */
+        enum level level;                   /* the level they enter; default warn */
+};
+
 struct policy_collector {
         /* NULL-terminated, owned; placeholders {pid} {pids} {cgroup} {dir} {service} */
         char **argv;
@@ -118,6 +141,7 @@ struct policy {
         uint64_t hold_usec; /* hysteresis: all conditions clear this long to leave; default 60s */
         struct policy_memory_high memory_high;
         struct policy_pprof pprof;
+        struct policy_runtime runtime;
         struct policy_collector *collectors;
         size_t n_collectors;
         struct policy_webhook *webhooks;
@@ -186,7 +210,7 @@ void memgov_config_clear(struct memgov_config *c);
 /*
  * The keys the validator accepts in the object at json_path: "." (the top level),
  * ".forecast", ".levels", ".levels.warn" (and ".levels.degrade", ".levels.critical"),
- * ".memory_high", ".pprof", ".collectors[]" and ".webhooks[]" (each element). A static
+ * ".memory_high", ".pprof", ".runtime", ".collectors[]" and ".webhooks[]" (each element). A static
  * NULL-terminated array, or NULL for any other path. The schema test compares these with
  * policies/policy.schema.json, so that the two cannot drift apart.
  */
@@ -198,3 +222,4 @@ const char *memory_high_mode_to_string(enum memory_high_mode m);
 const char *actuate_backend_to_string(enum actuate_backend b);
 const char *pprof_kind_to_string(enum pprof_kind k); /* "heap", "allocs", "goroutine", … */
 enum pprof_kind pprof_kind_from_string(const char *s);
+const char *runtime_format_to_string(enum runtime_format f); /* "expvar", "prometheus" */

@@ -40,6 +40,8 @@ bad = [
     {"cgroup": "a", "memory_high": {"mode": "auto"}},
     {"cgroup": "a", "pprof": {"url": "localhost:6060"}},
     {"cgroup": "a", "pprof": {"url": "http://x", "on": ["warn", "warn"]}},
+    {"cgroup": "a", "runtime": {"format": "expvar"}},
+    {"cgroup": "a", "runtime": {"url": "http://x/debug/vars", "level": "ok"}},
     {"cgroup": "a", "collectors": [{"argv": ["./gcore"]}]},
     {"cgroup": "a", "webhooks": [{"url": "http://x", "secret_file": "rel.secret"}]},
     {"cgroup": "a", "service": "check out"},

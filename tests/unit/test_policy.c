@@ -133,6 +133,7 @@ static void test_policy_load_buffer_minimal_gets_defaults(void **state)
         assert_int_equal(p->pprof.cooldown_usec, 60 * USEC_PER_SEC);
         assert_int_equal(p->pprof.max_per_hour, 20);
         assert_int_equal(p->pprof.cpu_seconds, 10);
+        assert_null(p->runtime.url);
         assert_int_equal(p->n_collectors, 0);
         assert_int_equal(p->n_webhooks, 0);
         policy_free(p);
@@ -165,6 +166,43 @@ static const char full_policy[] =
         " \"2s\", \"deadline\": \"20s\" },\n"
         "                { \"url\": \"http://[::1]:8080/memgov\" } ]\n"
         "}\n";
+
+static void test_policy_load_buffer_runtime(void **state)
+{
+        (void)state;
+        struct policy *p = load_ok(
+                "svc.json", "{\"cgroup\": \"a\", \"runtime\": {\"url\": "
+                            "\"http://127.0.0.1:6060/debug/vars\", \"goroutines_max\": 10000}}");
+
+        /* defaults */
+        assert_string_equal(p->runtime.url, "http://127.0.0.1:6060/debug/vars");
+        assert_int_equal(p->runtime.format, RUNTIME_FORMAT_EXPVAR);
+        assert_int_equal(p->runtime.interval_usec, 10 * USEC_PER_SEC);
+        assert_int_equal(p->runtime.timeout_usec, 2 * USEC_PER_SEC);
+        assert_int_equal(p->runtime.goroutines_max, 10000);
+        assert_int_equal(p->runtime.goroutines_growth_per_min, 0);
+        assert_int_equal(p->runtime.level, LEVEL_WARN);
+        policy_free(p);
+
+        /* a /metrics path means Prometheus text, unless the format says otherwise */
+        p = load_ok("svc.json", "{\"cgroup\": \"a\", \"runtime\": {\"url\": "
+                                "\"http://127.0.0.1:9100/metrics?x=1\", \"interval\": \"30s\", "
+                                "\"timeout\": \"30s\", \"goroutines_growth_per_min\": 500, "
+                                "\"level\": \"degrade\"}}");
+        assert_int_equal(p->runtime.format, RUNTIME_FORMAT_PROMETHEUS);
+        assert_int_equal(p->runtime.interval_usec, 30 * USEC_PER_SEC);
+        assert_int_equal(p->runtime.timeout_usec, 30 * USEC_PER_SEC);
+        assert_int_equal(p->runtime.goroutines_growth_per_min, 500);
+        assert_int_equal(p->runtime.level, LEVEL_DEGRADE);
+        policy_free(p);
+        p = load_ok("svc.json", "{\"cgroup\": \"a\", \"runtime\": {\"url\": "
+                                "\"http://127.0.0.1:9100/metrics\", \"format\": \"expvar\"}}");
+        assert_int_equal(p->runtime.format, RUNTIME_FORMAT_EXPVAR);
+        policy_free(p);
+
+        assert_string_equal(runtime_format_to_string(RUNTIME_FORMAT_PROMETHEUS), "prometheus");
+        assert_null(runtime_format_to_string(_RUNTIME_FORMAT_MAX));
+}
 
 static void test_policy_load_buffer_full_policy(void **state)
 {
@@ -345,7 +383,7 @@ static const struct bad_case bad_cases[] = {
          "{\"cgroup\": \"a\", \"my key\\n\": 1}",
          {"svc.json: .[\"my key\\u000a\"]: unknown key; the keys here are \"$schema\", "
           "\"service\", \"cgroup\", \"sample_interval\", \"forecast\", \"levels\", "
-          "\"memory_high\", \"pprof\", \"collectors\", \"webhooks\""}},
+          "\"memory_high\", \"pprof\", \"runtime\", \"collectors\", \"webhooks\""}},
         {"enum",
          "{\"cgroup\": \"a\", \"memory_high\": {\"mode\": \"auto\"}}",
          {"svc.json: .memory_high.mode: expected one of \"off\", \"fixed\", \"guard\", got "
@@ -453,6 +491,27 @@ static const struct bad_case bad_cases[] = {
          "{\"cgroup\": \"a\", \"pprof\": {\"url\": \"http://127.0.0.1:99999/x\"}}",
          {"svc.json: .pprof.url: has an invalid port (1 to 65535) like "
           "\"http://127.0.0.1:6060/debug/pprof\", got \"http://127.0.0.1:99999/x\""}},
+        {"runtime without url",
+         "{\"cgroup\": \"a\", \"runtime\": {\"goroutines_max\": 100}}",
+         {"svc.json: .runtime.url: required: where the service publishes its figures, e.g. "
+          "\"http://127.0.0.1:6060/debug/vars\" (expvar) or \"http://127.0.0.1:6060/metrics\" "
+          "(prometheus)"}},
+        {"runtime values",
+         "{\"cgroup\": \"a\", \"runtime\": {\"url\": \"http://127.0.0.1:6060/debug/vars\", "
+         "\"format\": \"json\", \"goroutines_max\": 0, \"level\": \"ok\"}}",
+         {"svc.json: .runtime.format: expected one of \"expvar\", \"prometheus\", got \"json\"",
+          "svc.json: .runtime.goroutines_max: must be between 1 and 100000000, got 0",
+          "svc.json: .runtime.level: expected one of \"warn\", \"degrade\", \"critical\", got "
+          "\"ok\""}},
+        {"runtime timeout longer than the interval",
+         "{\"cgroup\": \"a\", \"runtime\": {\"url\": \"http://127.0.0.1:6060/debug/vars\", "
+         "\"interval\": \"5s\", \"timeout\": \"6s\"}}",
+         {"svc.json: .runtime.timeout: must not be longer than the interval (5s), got \"6s\""}},
+        {"runtime interval shorter than the default timeout",
+         "{\"cgroup\": \"a\", \"runtime\": {\"url\": \"http://127.0.0.1:6060/debug/vars\", "
+         "\"interval\": \"1s\"}}",
+         {"svc.json: .runtime.interval: must not be shorter than the timeout (2s, the default), "
+          "got \"1s\""}},
         {"cpu profile longer than the timeout",
          "{\"cgroup\": \"a\", \"pprof\": {\"url\": \"http://127.0.0.1:6060\", \"kinds\": "
          "[\"profile\"], \"timeout\": \"10s\", \"cpu_seconds\": 10}}",
@@ -1012,9 +1071,9 @@ static void test_policy_known_keys_match_schema(void **state)
 
         assert_non_null(schema);
         schema_walk(schema, schema, ".", &n_objects);
-        /* ., forecast, levels, warn, degrade, critical, memory_high, pprof, collectors[],
-         * webhooks[] */
-        assert_int_equal(n_objects, 10);
+        /* ., forecast, levels, warn, degrade, critical, memory_high, pprof, runtime,
+         * collectors[], webhooks[] */
+        assert_int_equal(n_objects, 11);
         assert_null(policy_known_keys(".nope"));
         assert_non_null(policy_known_keys(""));
         json_object_put(schema);
@@ -1055,6 +1114,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_policy_load_buffer_minimal_gets_defaults),
                 cmocka_unit_test(test_policy_load_buffer_full_policy),
+                cmocka_unit_test(test_policy_load_buffer_runtime),
                 cmocka_unit_test(test_policy_load_buffer_level_object_replaces_defaults),
                 cmocka_unit_test(test_policy_load_buffer_value_forms),
                 cmocka_unit_test(test_policy_size_resolve_shares_and_bytes),
