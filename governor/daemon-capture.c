@@ -167,11 +167,20 @@ static void on_capture_done(struct capture *c, const struct capture_result *res,
         i->last_capture_dir = res->error >= 0 && res->dir ? strdup(res->dir) : NULL;
 
         if (res->error < 0) {
+                (void)incident_log_capture(
+                        &i->incident, now, i->level,
+                        j->event == _EVENT_INVALID ? "manual" : event_to_string(j->event),
+                        capture_role_to_string(j->role), NULL, true, NULL, 0, false);
                 log_struct_errno(LOG_WARNING, res->error, JOB_FIELDS(j),
                                  "%s: capture of %s failed: %m", j->service, j->relpath);
                 job_free(j);
                 return;
         }
+        (void)incident_log_capture(&i->incident, now, i->level,
+                                   j->event == _EVENT_INVALID ? "manual"
+                                                              : event_to_string(j->event),
+                                   capture_role_to_string(j->role), res->dir, res->n_failed > 0,
+                                   res->suspects, res->n_suspects, res->paired);
         if (capture_pair_record(&i->capture_pair, j->role, j->level, res->dir, now) < 0)
                 log_warning("%s: %s: out of memory: the next capture is not diffed", j->service,
                             j->relpath);

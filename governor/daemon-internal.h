@@ -60,3 +60,11 @@ void daemon_fill_capture_status(const struct daemon *d, const struct instance *i
                                 struct status_instance *ret);
 int daemon_capture_start(struct daemon *d);
 void daemon_capture_stop(struct daemon *d);
+
+/*
+ * The record effect (governor/daemon-record.c): ev of i goes into its incident log at
+ * t_usec (the samples' clock); an OOM kill or an entry into critical then writes the
+ * incident bundle (trace, decisions, captures, report.html) into the dump store.
+ */
+void daemon_record_event(struct daemon *d, struct instance *i, const struct instance_event *ev,
+                         uint64_t t_usec, bool webhook_queued);

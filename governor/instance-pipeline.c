@@ -185,6 +185,7 @@ void instance_raise_event(struct daemon *d, struct instance *i, const struct ins
 
         log_event(i, ev, f);
 
+        bool queued = false;
         if (d->notify) {
                 r = notify_event(d->notify, &(struct notify_event){
                                                     .type = ev->type,
@@ -205,13 +206,16 @@ void instance_raise_event(struct daemon *d, struct instance *i, const struct ins
                                                     {"MEMGOV_CGROUP", i->relpath}),
                                          "%s: %s: cannot queue the %s webhook: %m",
                                          i->policy->service, i->relpath, event_to_string(ev->type));
+                queued = r > 0;
         }
 
+        daemon_record_event(d, i, ev, s ? s->t_usec : now, queued);
         daemon_capture_on_event(d, i, ev->type);
 }
 
 /* Carry out govern's intent for i: memory.high (through the target) and memory.reclaim. */
-static void actuate_intent(struct daemon *d, struct instance *i, const struct govern_intent *gi)
+static void actuate_intent(struct daemon *d, struct instance *i, const struct govern_intent *gi,
+                           uint64_t now_usec)
 {
         int r;
 
@@ -231,10 +235,13 @@ static void actuate_intent(struct daemon *d, struct instance *i, const struct go
                         return;
                 }
         }
-        if (gi->set)
+        if (gi->set) {
                 /* actuate logs the change, or why it failed; govern assumes it is done. */
                 (void)actuate_set_high(i->target, gi->high_bytes, i->govern.original_bytes,
                                        gi->reason);
+                (void)incident_log_memory_high(&i->incident, now_usec, i->level, gi->high_bytes,
+                                               govern_cause_to_string(gi->cause), gi->reason);
+        }
         if (gi->reclaim_bytes > 0)
                 (void)actuate_reclaim(i->target, gi->reclaim_bytes);
 }
@@ -294,7 +301,7 @@ int instance_pipeline(struct daemon *d, struct instance *i, const struct sample 
                         });
         }
 
-        actuate_intent(d, i, &gi);
+        actuate_intent(d, i, &gi, now_usec);
 
         if (dec.oom_kill) {
                 char what[64];

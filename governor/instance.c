@@ -319,6 +319,7 @@ struct instance *instance_free(struct instance *i)
         sd_event_source_disable_unref(i->psi);
         actuate_target_free(i->target);
         capture_pair_clear(&i->capture_pair);
+        incident_log_clear(&i->incident);
         free(i->last_capture_dir);
         closep(&i->dir_fd);
         free(i->ring);

@@ -21,6 +21,7 @@
 #include "memgov/decide.h"
 #include "memgov/forecast.h"
 #include "memgov/govern.h"
+#include "memgov/incident.h"
 #include "memgov/level.h"
 #include "memgov/macro.h"
 #include "memgov/policy.h"
@@ -126,6 +127,12 @@ struct instance {
         const char *last_capture_result; /* static: instance_capture_result_to_string() */
         char *last_capture_dir;          /* the dump; NULL when none was written */
         uint64_t last_capture_usec;
+
+        /*
+         * What memgov did for this cgroup (levels, memory.high, captures, webhooks, kills),
+         * bounded; written with the ring as an incident bundle at an OOM kill or critical.
+         */
+        struct incident_log incident;
 
         /* Events raised (memgov_events_total) and the latest one, for status. */
         uint64_t n_events[_EVENT_MAX];

@@ -12,6 +12,7 @@
  * cgroup2 filesystem (on a temp tree memory.pressure is a plain file and the instances run
  * on timer and inotify only): tests/vm covers them on a real kernel.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <ftw.h>
@@ -606,6 +607,29 @@ static void make_growth_cgroup(struct tree *t)
         writef(max, "w", "%s/svc/a/memory.max", t->cg);
 }
 
+/* Whether a dump of service whose name ends in -suffix holds file. */
+static bool dump_has(struct tree *t, const char *service, const char *suffix, const char *file)
+{
+        char dir[PATH_MAX * 2], path[PATH_MAX * 3];
+        bool found = false;
+        struct dirent *de;
+
+        snprintf(dir, sizeof(dir), "%s/dumps/%s", t->state, service);
+        DIR *dp = opendir(dir);
+        if (!dp)
+                return false;
+        while (!found && (de = readdir(dp))) {
+                size_t n = strlen(de->d_name), m = strlen(suffix);
+                if (de->d_name[0] == '.' || n <= m + 1 || strcmp(de->d_name + n - m, suffix) != 0 ||
+                    de->d_name[n - m - 1] != '-')
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s/%s", dir, de->d_name, file);
+                found = access(path, F_OK) == 0;
+        }
+        closedir(dp);
+        return found;
+}
+
 static void test_pipeline_levels_follow_growth(void **state)
 {
         struct tree *t = *state;
@@ -660,6 +684,13 @@ static void test_pipeline_levels_follow_growth(void **state)
         assert_int_equal(i->n_events[EVENT_OOM_KILL], 1);
         assert_int_equal(i->last_event, EVENT_OOM_KILL);
         assert_int_equal(i->level, LEVEL_CRITICAL);
+
+        /* The incident bundles: at the entry into critical, and at the kill. */
+        assert_true(dump_has(t, "checkout", "critical", "report.html"));
+        assert_true(dump_has(t, "checkout", "critical", "trace.csv"));
+        assert_true(dump_has(t, "checkout", "oom_kill", "decisions.jsonl"));
+        assert_int_equal(incident_log_size(&i->incident), 4); /* warn, degrade, critical, kill */
+        assert_int_equal(incident_log_get(&i->incident, 3)->action, INCIDENT_OOM_KILL);
 }
 
 static bool got_requests(struct daemon *d, const void *arg)

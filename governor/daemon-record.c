@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * memgovd's record effect (decide → record): every instance keeps a bounded log of what
+ * memgov decided and did for it (governor/incident.c), and when the kernel OOM-kills in
+ * the cgroup or it enters critical, the log and the recent samples are written as one
+ * incident bundle into the dump store — trace.csv that `memgovctl replay` reads,
+ * decisions.jsonl, captures.json and a self-contained report.html.
+ */
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon-internal.h"
+#include "memgov/daemon.h"
+#include "memgov/incident.h"
+#include "memgov/log.h"
+
+static uint64_t realtime_usec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void write_bundle(struct daemon *d, struct instance *i, enum event e, uint64_t t_usec)
+{
+        _cleanup_free_ char *dir = NULL;
+
+        if (!d->dumps)
+                return;
+        struct incident_request req = {
+                .service = i->policy->service,
+                .cgroup = i->relpath,
+                .event = e,
+                .t_usec = t_usec,
+                .realtime_usec = realtime_usec(),
+                .samples = {.base = i->ring,
+                            .cap = i->ring_cap,
+                            .head = i->ring_head,
+                            .len = i->ring_len},
+                .log = &i->incident,
+                .policy = i->policy,
+                .generator = "memgovd " MEMGOV_VERSION,
+        };
+        int r = incident_write(d->dumps, &req, &dir);
+        if (r == -ENOSPC)
+                return; /* the dump store said why, with the figures */
+        if (r < 0)
+                log_struct_errno(LOG_WARNING, r,
+                                 LOG_FIELDS({"MEMGOV_SERVICE", i->policy->service},
+                                            {"MEMGOV_CGROUP", i->relpath}),
+                                 "%s: cannot write the incident bundle of %s: %m",
+                                 i->policy->service, i->relpath);
+        else
+                log_struct(LOG_INFO,
+                           LOG_FIELDS({"MEMGOV_SERVICE", i->policy->service},
+                                      {"MEMGOV_CGROUP", i->relpath}),
+                           "%s: %s: incident bundle (%s) in %s", i->policy->service, i->relpath,
+                           event_to_string(e), dir);
+}
+
+void daemon_record_event(struct daemon *d, struct instance *i, const struct instance_event *ev,
+                         uint64_t t_usec, bool webhook_queued)
+{
+        const struct forecast *f = ev->forecast ?: (i->has_forecast ? &i->last_forecast : NULL);
+        int r = 0;
+
+        switch (ev->type) {
+        case EVENT_WARN:
+        case EVENT_DEGRADE:
+        case EVENT_CRITICAL:
+        case EVENT_RECOVERED:
+                r = incident_log_level(&i->incident, t_usec, ev->previous_level, ev->level,
+                                       ev->reason_name ? ev->reason_name
+                                       : ev->reason != DECIDE_REASON_NONE
+                                               ? decide_reason_to_string(ev->reason)
+                                               : NULL,
+                                       f && f->known ? f->eta_lower_usec : USEC_INFINITY);
+                break;
+        case EVENT_OOM_KILL:
+                r = incident_log_oom_kill(&i->incident, t_usec, ev->level,
+                                          f && f->oom_kills > 0 ? f->oom_kills : 1);
+                break;
+        default:
+                break; /* captures are logged when they complete, with their suspects */
+        }
+        if (r >= 0 && webhook_queued)
+                r = incident_log_webhook(&i->incident, t_usec, ev->level, event_to_string(ev->type),
+                                         NULL, "queued", false);
+        if (r < 0)
+                log_debug("%s: %s: incident log: %s", i->policy->service, i->relpath, strerror(-r));
+
+        if (ev->type == EVENT_OOM_KILL ||
+            (ev->type == EVENT_CRITICAL && ev->previous_level < LEVEL_CRITICAL))
+                write_bundle(d, i, ev->type, t_usec);
+}
