@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * memgovctl replay: run memgovd's own forecast → decide over a recorded trace (offline,
- * nothing executed) and report what the daemon would have done, against the trace's OOM.
+ * memgovctl replay: run memgovd's own forecast → decide → govern over a recorded trace
+ * (offline, nothing executed) and report what the daemon would have done, against the
+ * trace's OOM.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -24,12 +25,14 @@ static void help(FILE *f)
                 "Runs memgovd's forecast and level decisions over a trace recorded by\n"
                 "'memgovctl record', with the trace's timestamps as the clock, and reports\n"
                 "what the daemon would have done: every level transition with its reason and\n"
-                "ETA, and a summary against the trace's OOM (the first row where ev_oom_kill\n"
-                "grows, else the first where current >= max). Nothing is executed.\n\n"
+                "ETA, every memory.high change the policy's memory_high mode would have made\n"
+                "(\"max\", JSON null, when the limit is removed), and a summary against the\n"
+                "trace's OOM (the first row where ev_oom_kill grows, else the first where\n"
+                "current >= max). Nothing is executed.\n\n"
                 "A level counts as entered when the level rises to it or above it; a false\n"
                 "alarm is an entry that no OOM followed within the policy's forecast horizon.\n\n"
                 "Options:\n"
-                "  --policy FILE   the policy (levels, hold, forecast window and horizon)\n"
+                "  --policy FILE   the policy (levels, hold, forecast, memory_high)\n"
                 "  --json          one JSON object on stdout (the documented contract)\n"
                 "  -h, --help      this text\n\n"
                 "Example:\n"
@@ -106,8 +109,31 @@ static int print_json(const char *name, const struct replay_result *r)
                 add(j, "from", json_object_new_string(level_to_string(t->from)));
                 add(j, "to", json_object_new_string(level_to_string(t->to)));
                 add(j, "eta_s", json_seconds_or_null(true, t->eta_usec));
-                add(j, "reason", json_object_new_string(decide_reason_to_string(t->reason)));
+                add(j, "reason",
+                    json_object_new_string(t->reason_name ?: decide_reason_to_string(t->reason)));
                 json_object_array_add(transitions, j);
+        }
+        for (size_t i = 0; i < r->n_memory_high; i++) {
+                const struct replay_memory_high *m = &r->memory_high[i];
+                struct json_object *j = json_object_new_object();
+
+                if (!j) {
+                        json_object_put(first);
+                        json_object_put(lead);
+                        json_object_put(false_alarms);
+                        json_object_put(transitions);
+                        json_object_put(memory_high);
+                        goto out;
+                }
+                add(j, "t_s", json_seconds(m->t_usec));
+                /* "max" (no memory.high) is null: a number would have to be 2^64 − 1 */
+                add(j, "bytes",
+                    m->high_bytes == CGROUP_LIMIT_MAX
+                            ? NULL
+                            : json_object_new_int64(
+                                      (int64_t)MIN(m->high_bytes, (uint64_t)INT64_MAX)));
+                add(j, "cause", json_object_new_string(govern_cause_to_string(m->cause)));
+                json_object_array_add(memory_high, j);
         }
 
         add(o, "trace", json_object_new_string(name));
@@ -161,7 +187,23 @@ static int print_human(const char *name, const struct replay_result *r)
                         format_seconds(c, sizeof(c), true, t->eta_lower_usec);
                         printf("%10s  %-8s -> %-8s  %-12s  %9s  %9s  %5.1f%%\n", a,
                                level_to_string(t->from), level_to_string(t->to),
-                               decide_reason_to_string(t->reason), b, c, t->usage_permille / 10.0);
+                               t->reason_name ?: decide_reason_to_string(t->reason), b, c,
+                               t->usage_permille / 10.0);
+                }
+                printf("\n");
+        }
+
+        if (r->n_memory_high > 0) {
+                printf("%10s  %14s  %s\n", "t_s", "memory.high", "cause");
+                for (size_t i = 0; i < r->n_memory_high; i++) {
+                        const struct replay_memory_high *m = &r->memory_high[i];
+
+                        format_seconds(a, sizeof(a), true, m->t_usec);
+                        if (m->high_bytes == CGROUP_LIMIT_MAX)
+                                snprintf(b, sizeof(b), "max");
+                        else
+                                snprintf(b, sizeof(b), "%" PRIu64, m->high_bytes);
+                        printf("%10s  %14s  %s\n", a, b, govern_cause_to_string(m->cause));
                 }
                 printf("\n");
         }

@@ -440,3 +440,19 @@ void govern_update(struct govern_state *st, const struct policy *p, const struct
         reclaim(st, m, s, f, &v, &in);
         *ret = in;
 }
+
+enum level govern_level(enum level decided, enum level previous, bool was_escalated,
+                        const struct govern_intent *in, const char **ret_reason)
+{
+        const char *why = NULL;
+        enum level l = decided;
+
+        if (in->escalate && l < LEVEL_CRITICAL) {
+                l = LEVEL_CRITICAL;
+                why = "livelock";
+        } else if (was_escalated && !in->escalate && l < previous)
+                why = "livelock_over";
+        if (ret_reason)
+                *ret_reason = why;
+        return l;
+}

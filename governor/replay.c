@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * replay: forecast → decide over a recorded trace, the trace's timestamps as the clock, and
- * the verdict scored against the trace's OOM (memgovctl replay, bench/forecast).
+ * replay: forecast → decide → govern over a recorded trace, the trace's timestamps as the
+ * clock, and the verdict scored against the trace's OOM (memgovctl replay, bench/forecast).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -39,15 +39,34 @@ static int push_transition(struct replay_result *r, size_t *cap, const struct re
         return 0;
 }
 
+static int push_memory_high(struct replay_result *r, size_t *cap,
+                            const struct replay_memory_high *m)
+{
+        if (r->n_memory_high == *cap) {
+                size_t ncap = *cap ? *cap * 2 : 16;
+                struct replay_memory_high *n = reallocarray(r->memory_high, ncap, sizeof(*n));
+                if (!n)
+                        return -ENOMEM;
+                r->memory_high = n;
+                *cap = ncap;
+        }
+        r->memory_high[r->n_memory_high++] = *m;
+        return 0;
+}
+
 int replay_run(const struct policy *p, const struct trace *t, struct replay_result *ret)
 {
         struct replay_result r = {};
         struct forecast_state fs;
         struct decide_state ds;
-        size_t cap = 0;
+        struct govern_state gs;
+        size_t cap = 0, cap_high = 0;
+        enum level level = LEVEL_OK;
+        bool escalated = false;
 
         forecast_init(&fs, p);
         decide_init(&ds);
+        govern_init(&gs);
 
         ssize_t oom = trace_oom_index(t);
         if (oom >= 0) {
@@ -63,18 +82,36 @@ int replay_run(const struct policy *p, const struct trace *t, struct replay_resu
         for (size_t i = 0; i < t->n_samples; i++) {
                 struct forecast f;
                 struct decision d;
+                struct govern_intent gi;
+                const char *reason_name;
 
                 forecast_update(&fs, &t->samples[i], &f);
                 decide_update(&ds, p, &f, &d);
+                govern_update(&gs, p, &t->samples[i], &d, &gi);
                 r.n_updates++;
-                if (!d.changed)
+                if (gi.set && push_memory_high(&r, &cap_high,
+                                               &(struct replay_memory_high){
+                                                       .t_usec = d.t_usec,
+                                                       .high_bytes = gi.high_bytes,
+                                                       .cause = gi.cause,
+                                               }) < 0) {
+                        replay_result_clear(&r);
+                        return -ENOMEM;
+                }
+
+                /* The level memgovd acts on, as memgovd works it out. */
+                enum level previous = level;
+                level = govern_level(d.level, previous, escalated, &gi, &reason_name);
+                escalated = gi.escalate;
+                if (level == previous)
                         continue;
 
                 struct replay_transition tr = {
                         .t_usec = d.t_usec,
-                        .from = d.previous_level,
-                        .to = d.level,
-                        .reason = d.reason,
+                        .from = previous,
+                        .to = level,
+                        .reason = reason_name ? DECIDE_REASON_NONE : d.reason,
+                        .reason_name = reason_name,
                         .eta_usec = f.eta_usec,
                         .eta_lower_usec = f.eta_lower_usec,
                         .usage_permille = f.usage_permille,
@@ -83,7 +120,7 @@ int replay_run(const struct policy *p, const struct trace *t, struct replay_resu
                         replay_result_clear(&r);
                         return -ENOMEM;
                 }
-                for (int l = d.previous_level + 1; l <= (int)d.level; l++) {
+                for (int l = previous + 1; l <= (int)level; l++) {
                         r.entries[l]++;
                         if (!r.has_first[l]) {
                                 r.has_first[l] = true;
@@ -110,5 +147,6 @@ bool replay_lead(const struct replay_result *r, enum level l, uint64_t *ret_usec
 void replay_result_clear(struct replay_result *r)
 {
         free(r->transitions);
+        free(r->memory_high);
         *r = (struct replay_result){};
 }

@@ -143,5 +143,16 @@ void govern_init(struct govern_state *st);
 void govern_update(struct govern_state *st, const struct policy *p, const struct sample *s,
                    const struct decision *d, struct govern_intent *ret);
 
+/*
+ * The level memgovd acts on after decide and govern: decide's level, raised to critical while
+ * a livelock episode lasts (in->escalate). previous is the level acted on before this sample,
+ * was_escalated the escalate flag of the previous intent. *ret_reason (optional) is set to
+ * "livelock" when the escalation made the level, "livelock_over" when the level falls
+ * because an episode just ended, else NULL (decide's reason stands). memgovd and
+ * `memgovctl replay` both take their level from here.
+ */
+enum level govern_level(enum level decided, enum level previous, bool was_escalated,
+                        const struct govern_intent *in, const char **ret_reason);
+
 /* "none", "guard", "raise", …; NULL when invalid. */
 const char *govern_cause_to_string(enum govern_cause c);

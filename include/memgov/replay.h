@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Replay: the daemon's own forecast → decide code run over a trace, with the trace's
- * timestamps as the clock, and scored against the trace's ground-truth OOM. Shared by
+ * Replay: the daemon's own forecast → decide → govern code run over a trace, with the
+ * trace's timestamps as the clock, and scored against the trace's ground-truth OOM. Shared by
  * `memgovctl replay` and bench/forecast, so that both judge exactly what memgovd would do.
- * Pure apart from the allocation of the transitions list.
+ * Pure apart from the allocation of the transitions and memory.high lists.
+ *
+ * The level is the one memgovd acts on (govern_level(): decide's, raised to critical while
+ * govern sees a livelock at memory.high). memory.high changes are govern's intents, taken as
+ * carried out; the trace's own memory.high column is what govern reads back, so a trace
+ * recorded without memgov shows every change against the value it found there.
  *
  * Scoring (DESIGN.md §3, `memgovctl replay --json`):
  *   - entering a level L means rising from below L to L or above (ok → critical enters
@@ -19,6 +24,7 @@
 #include <stdint.h>
 
 #include "memgov/decide.h"
+#include "memgov/govern.h"
 #include "memgov/level.h"
 #include "memgov/macro.h"
 #include "memgov/policy.h"
@@ -28,9 +34,17 @@ struct replay_transition {
         uint64_t t_usec; /* the trace's clock */
         enum level from, to;
         enum decide_reason reason;
+        const char *reason_name; /* "livelock", "livelock_over" (static), else NULL: reason */
         uint64_t eta_usec;       /* the forecast's point ETA then; USEC_INFINITY: none */
         uint64_t eta_lower_usec; /* its lower bound */
         uint32_t usage_permille;
+};
+
+/* A memory.high change govern would have made (DESIGN.md §3, "memory_high"). */
+struct replay_memory_high {
+        uint64_t t_usec;     /* the trace's clock */
+        uint64_t high_bytes; /* CGROUP_LIMIT_MAX: "max" (JSON null) */
+        enum govern_cause cause;
 };
 
 struct replay_result {
@@ -44,6 +58,8 @@ struct replay_result {
         unsigned false_alarms[_LEVEL_MAX];
         struct replay_transition *transitions; /* owned */
         size_t n_transitions;
+        struct replay_memory_high *memory_high; /* owned */
+        size_t n_memory_high;
         uint64_t n_updates; /* forecast_update + decide_update calls (one per sample) */
 };
 
@@ -56,7 +72,7 @@ int replay_run(const struct policy *p, const struct trace *t, struct replay_resu
 /* lead[l] in *ret_usec when there is one (an OOM, and level l entered not after it). */
 bool replay_lead(const struct replay_result *r, enum level l, uint64_t *ret_usec);
 
-/* Free the transitions and zero *r. */
+/* Free the lists and zero *r. */
 void replay_result_clear(struct replay_result *r);
 
 /*

@@ -576,6 +576,32 @@ static void test_govern_cause_names(void **state)
         assert_null(govern_cause_to_string(_GOVERN_CAUSE_INVALID));
 }
 
+/* The level memgovd and replay act on: decide's, or critical while a livelock lasts. */
+static void test_govern_level_escalation(void **state)
+{
+        struct govern_intent in = {};
+        const char *why = "unset";
+
+        (void)state;
+        /* no episode: decide's level and reason stand */
+        assert_int_equal(govern_level(LEVEL_WARN, LEVEL_OK, false, &in, &why), LEVEL_WARN);
+        assert_null(why);
+        /* an episode: critical, because of the livelock */
+        in.escalate = true;
+        assert_int_equal(govern_level(LEVEL_OK, LEVEL_OK, false, &in, &why), LEVEL_CRITICAL);
+        assert_string_equal(why, "livelock");
+        /* decide says critical on its own: its reason stands */
+        assert_int_equal(govern_level(LEVEL_CRITICAL, LEVEL_WARN, false, &in, &why),
+                         LEVEL_CRITICAL);
+        assert_null(why);
+        /* the episode ends: back to decide's level, because the livelock is over */
+        in.escalate = false;
+        assert_int_equal(govern_level(LEVEL_WARN, LEVEL_CRITICAL, true, &in, &why), LEVEL_WARN);
+        assert_string_equal(why, "livelock_over");
+        /* a later fall is decide's own */
+        assert_int_equal(govern_level(LEVEL_OK, LEVEL_WARN, false, &in, NULL), LEVEL_OK);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -592,6 +618,7 @@ int main(void)
                 cmocka_unit_test(test_govern_dry_run_consistent),
                 cmocka_unit_test(test_govern_reclaim_page_cache),
                 cmocka_unit_test(test_govern_cause_names),
+                cmocka_unit_test(test_govern_level_escalation),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
