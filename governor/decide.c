@@ -17,6 +17,7 @@ const char *decide_reason_to_string(enum decide_reason r)
                 [DECIDE_REASON_HIGH_RATE] = "high_rate",
                 [DECIDE_REASON_MAX_RATE] = "max_rate",
                 [DECIDE_REASON_HOLD_EXPIRED] = "hold_expired",
+                [DECIDE_REASON_GOROUTINES] = "goroutines",
         };
         if (r < 0 || r >= _DECIDE_REASON_MAX)
                 return NULL;
@@ -65,14 +66,20 @@ static unsigned level_conditions(const struct policy_level *pl, const struct for
 
 static enum decide_reason first_reason(unsigned conditions)
 {
-        for (int r = DECIDE_REASON_ETA; r <= DECIDE_REASON_MAX_RATE; r++)
-                if (conditions & DECIDE_CONDITION(r))
+        for (int r = DECIDE_REASON_ETA; r < _DECIDE_REASON_MAX; r++)
+                if (r != DECIDE_REASON_HOLD_EXPIRED && (conditions & DECIDE_CONDITION(r)))
                         return (enum decide_reason)r;
         return DECIDE_REASON_NONE;
 }
 
 void decide_update(struct decide_state *st, const struct policy *p, const struct forecast *f,
                    struct decision *ret)
+{
+        decide_update_extra(st, p, f, NULL, ret);
+}
+
+void decide_update_extra(struct decide_state *st, const struct policy *p, const struct forecast *f,
+                         const struct decide_extra *extra, struct decision *ret)
 {
         struct decision d = {
                 .t_usec = f->t_usec,
@@ -101,7 +108,8 @@ void decide_update(struct decide_state *st, const struct policy *p, const struct
                                   (st->eta_streak[l] >= 1 && st->has_prev &&
                                    now - st->prev_usec >= DECIDE_ETA_CONFIRM_USEC)) &&
                                  stood >= f->eta_lower_usec / DECIDE_ETA_CONFIRM_DIV;
-                d.conditions[l] = level_conditions(pl, f, confirmed, st->level >= l);
+                d.conditions[l] = level_conditions(pl, f, confirmed, st->level >= l) |
+                                  (extra ? extra->conditions[l] : 0);
                 if (d.conditions[l])
                         target = (enum level)l;
         }

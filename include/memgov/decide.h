@@ -60,6 +60,7 @@ enum decide_reason {
         DECIDE_REASON_HIGH_RATE,    /* "high_rate" */
         DECIDE_REASON_MAX_RATE,     /* "max_rate" */
         DECIDE_REASON_HOLD_EXPIRED, /* "hold_expired": a fall after the hold time */
+        DECIDE_REASON_GOROUTINES,   /* "goroutines": a runtime condition (signals.h), extra */
         _DECIDE_REASON_MAX,
         _DECIDE_REASON_INVALID = -1,
 };
@@ -109,6 +110,19 @@ void decide_init(struct decide_state *st);
  */
 void decide_update(struct decide_state *st, const struct policy *p, const struct forecast *f,
                    struct decision *ret);
+
+/*
+ * Conditions that come from outside the forecast (the service's runtime figures,
+ * signals_decide_extra()): DECIDE_CONDITION() bits per level, held alongside the policy's
+ * own, entering and holding the level like them.
+ */
+struct decide_extra {
+        unsigned conditions[_LEVEL_MAX]; /* [LEVEL_WARN..LEVEL_CRITICAL]; [LEVEL_OK] ignored */
+};
+
+/* decide_update() with extra conditions (NULL: none, exactly decide_update()). */
+void decide_update_extra(struct decide_state *st, const struct policy *p, const struct forecast *f,
+                         const struct decide_extra *extra, struct decision *ret);
 
 /* "none", "eta", "usage", … as listed above; NULL when invalid. */
 const char *decide_reason_to_string(enum decide_reason r);
