@@ -265,7 +265,7 @@ int instance_pipeline(struct daemon *d, struct instance *i, const struct sample 
          * The level is decide's, except while a livelock at memory.high lasts: govern holds
          * it at critical then, and it falls back to decide's when the episode is over.
          */
-        enum level previous = i->level, level = dec.level;
+        enum level previous = i->level;
         const char *reason_name = NULL;
         if (gi.livelock)
                 instance_raise_event(d, i,
@@ -278,11 +278,8 @@ int instance_pipeline(struct daemon *d, struct instance *i, const struct sample 
                                              .reason_name = "livelock",
                                              .detail = gi.reason,
                                      });
-        if (gi.escalate && level < LEVEL_CRITICAL) {
-                level = LEVEL_CRITICAL;
-                reason_name = "livelock";
-        } else if (i->escalated && !gi.escalate && level < previous)
-                reason_name = "livelock_over";
+        /* The same rule as `memgovctl replay`'s: govern.c has it. */
+        enum level level = govern_level(dec.level, previous, i->escalated, &gi, &reason_name);
         i->escalated = gi.escalate;
 
         if (level != previous) {
