@@ -107,15 +107,15 @@ struct daemon {
         struct capture_job **capture_jobs;
         size_t n_capture_jobs;
 
-        uint64_t start_usec; /* CLOCK_MONOTONIC at daemon_start() */
-        bool ready;          /* READY=1 sent */
-        bool sampled;        /* some instance took a good sample */
-        bool in_rescan;      /* d->instances is being rebuilt */
-        bool started;        /* daemon_start() began: leftover records were restored */
-        char *status;        /* the last STATUS= sent */
-        uint64_t n_scans;    /* completed rescans */
-        uint64_t n_reloads;  /* successful reloads */
-        uint64_t n_reload_failures;
+        uint64_t start_usec;        /* CLOCK_MONOTONIC at daemon_start() */
+        bool ready;                 /* READY=1 sent */
+        bool sampled;               /* some instance took a good sample */
+        bool in_rescan;             /* d->instances is being rebuilt */
+        bool started;               /* daemon_start() began: leftover records were restored */
+        char *status;               /* the last STATUS= sent */
+        uint64_t n_scans;           /* completed rescans */
+        uint64_t n_reloads;         /* successful reloads */
+        uint64_t n_reload_failures; /* reloads refused (memgov_reloads_total{result="failed"}) */
 };
 
 /*
@@ -134,15 +134,22 @@ int daemon_config_load(const struct daemon_args *args, struct diag *diag,
 int daemon_new(const struct daemon_args *args, struct memgov_config *config, struct cgfs *cgfs,
                struct policy_set *policies, struct daemon **ret);
 
-/* Drop every instance and source, free all it owns. Accepts NULL; returns NULL. */
+/*
+ * Stop listening, cancel the captures running, drop every instance and source, drop what
+ * is queued for webhooks, and — when daemon_start() ran — put back every memory.high memgov
+ * changed (its restore records); then free all it owns. Accepts NULL; returns NULL.
+ */
 struct daemon *daemon_free(struct daemon *d);
 DEFINE_FREE_FUNC(daemon)
 
 /*
- * Start governing: the first scan (instances made and sampled once), the rescan, status
- * and watchdog timers. READY=1 goes out after the first good sample, and at the latest at
- * the end of this first scan, so that systemd never waits for a cgroup that may not come.
- * Returns 0 or -errno.
+ * Start governing: listen on <runtime_dir>/memgovd.sock (and config.listen), restore the
+ * memory.high records a previous run left, set up the effects (systemd bus, actuator, HTTP,
+ * webhooks, dump store), then the first scan (instances made and sampled once), the
+ * rescan, status and watchdog timers. READY=1 goes out after the first good sample, and at
+ * the latest at the end of this first scan, so that systemd never waits for a cgroup that
+ * may not come. An effect that cannot be set up is logged and left out. Returns 0, or
+ * -EADDRINUSE when a live memgovd owns the socket (nothing was touched), or -errno.
  */
 int daemon_start(struct daemon *d);
 

@@ -136,12 +136,15 @@ curl -sf --max-time 5 -X POST "http://127.0.0.1:$port/control?mode=heap&rate=4Mi
         fail "cannot start leaky's heap leak"
 t0=$(date +%s)
 say "leaking 4 MiB/s under memory.max=96M"
+# bash reports a SIGKILLed background job ("Killed") on its own stderr: expected here.
+exec 3>&2 2>/dev/null
 while kill -0 "$leaky_pid" 2>/dev/null; do
-        [ $(($(date +%s) - t0)) -lt 150 ] || fail "leaky still runs after 150s: no OOM kill"
+        [ $(($(date +%s) - t0)) -lt 150 ] || { exec 2>&3; fail "leaky still runs after 150s: no OOM kill"; }
         sleep 0.2
 done
 leaky_rc=0
-wait "$leaky_pid" 2>/dev/null || leaky_rc=$?
+wait "$leaky_pid" || leaky_rc=$?
+exec 2>&3 3>&-
 leaky_pid=""
 say "leaky ended with status $leaky_rc after $(($(date +%s) - t0))s"
 oom_kill=$(awk '$1 == "oom_kill" { print $2 }' "$cg/memory.events")
