@@ -49,12 +49,20 @@ static char *format_duration(uint64_t usec, char buf[static 32])
 }
 
 /* What made the level change, in words, from the forecast the decision was made on. */
-static void describe_reason(enum decide_reason r, const struct forecast *f, uint64_t hold_usec,
-                            char *buf, size_t size)
+static void describe_reason(const struct instance *i, enum decide_reason r,
+                            const struct forecast *f, uint64_t hold_usec, char *buf, size_t size)
 {
+        const struct signals_verdict *v = &i->runtime_verdict;
         char d[32];
 
         switch (r) {
+        case DECIDE_REASON_GOROUTINES:
+                if (v->has_rate)
+                        snprintf(buf, size, "%" PRIu64 " goroutines, %+.0f per minute",
+                                 v->goroutines, v->goroutines_per_min);
+                else
+                        snprintf(buf, size, "%" PRIu64 " goroutines", v->goroutines);
+                break;
         case DECIDE_REASON_ETA:
                 snprintf(buf, size, "OOM forecast in %s at the earliest, growing %.0f KiB/s",
                          f && f->eta_lower_usec != USEC_INFINITY
@@ -145,7 +153,8 @@ static void log_event(const struct instance *i, const struct instance_event *ev,
                                          ? "stalled at memory.high (livelock)"
                                          : "the livelock at memory.high is over");
                 else
-                        describe_reason(ev->reason, f, i->policy->hold_usec, words, sizeof(words));
+                        describe_reason(i, ev->reason, f, i->policy->hold_usec, words,
+                                        sizeof(words));
                 log_struct(prio, fields, "%s: %s entered %s (was %s): %s%s%s", svc, i->relpath,
                            ev_name, level_to_string(ev->previous_level), words,
                            ev->detail ? "; " : "", ev->detail ?: "");
@@ -154,7 +163,8 @@ static void log_event(const struct instance *i, const struct instance_event *ev,
                 if (ev->reason_name && ev->reason == DECIDE_REASON_NONE)
                         snprintf(words, sizeof(words), "the livelock at memory.high is over");
                 else
-                        describe_reason(ev->reason, f, i->policy->hold_usec, words, sizeof(words));
+                        describe_reason(i, ev->reason, f, i->policy->hold_usec, words,
+                                        sizeof(words));
                 log_struct(prio, fields, "%s: %s recovered (was %s): %s", svc, i->relpath,
                            level_to_string(ev->previous_level), words);
                 break;
@@ -254,7 +264,14 @@ int instance_pipeline(struct daemon *d, struct instance *i, const struct sample 
         struct govern_intent gi;
 
         forecast_update(&i->forecast, s, &fc);
-        decide_update(&i->decide, i->policy, &fc, &dec);
+        /* The service's own figures, as polled last: conditions next to the forecast's. */
+        struct decide_extra extra = {};
+        if (i->runtime) {
+                signals_evaluate(signals_poller_state(i->runtime), &i->policy->runtime, now_usec,
+                                 &i->runtime_verdict);
+                signals_decide_extra(&i->runtime_verdict, &extra);
+        }
+        decide_update_extra(&i->decide, i->policy, &fc, i->runtime ? &extra : NULL, &dec);
         govern_update(&i->govern, i->policy, s, &dec, &gi);
         i->last_forecast = fc;
         i->has_forecast = true;

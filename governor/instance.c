@@ -98,6 +98,53 @@ static bool instance_still_there(const struct instance *i)
 
 static int events_watch_handler(sd_event_source *s, const struct inotify_event *ev, void *userdata);
 
+/* A poll of the service's runtime figures ended: say a failure once, and the recovery. */
+static void on_runtime_poll(struct signals_poller *p, int error, const struct runtime_figures *f,
+                            void *userdata)
+{
+        struct instance *i = userdata;
+
+        (void)p;
+        (void)f;
+        if (error < 0 && !i->warned_runtime) {
+                i->warned_runtime = true;
+                log_struct_errno(LOG_WARNING, error, INSTANCE_FIELDS(i),
+                                 "%s: cannot read the runtime figures of %s from %s: %m; "
+                                 "goroutine conditions are off until it answers",
+                                 i->policy->service, i->relpath, i->policy->runtime.url);
+        } else if (error >= 0 && i->warned_runtime) {
+                i->warned_runtime = false;
+                log_struct(LOG_INFO, INSTANCE_FIELDS(i), "%s: %s answers again", i->policy->service,
+                           i->policy->runtime.url);
+        }
+}
+
+/*
+ * Poll the runtime figures the policy names (or stop). A poller that cannot be made costs
+ * the goroutine conditions only: logged.
+ */
+static void runtime_configure(struct instance *i)
+{
+        const struct policy_runtime *rt = &i->policy->runtime;
+        int r;
+
+        if (!rt->url || !i->daemon->http) {
+                i->runtime = signals_poller_free(i->runtime);
+                return;
+        }
+        if (i->runtime)
+                r = signals_poller_set_policy(i->runtime, rt);
+        else
+                r = signals_poller_new(i->daemon->event, i->daemon->http, rt, on_runtime_poll, i,
+                                       &i->runtime);
+        if (r < 0) {
+                i->runtime = signals_poller_free(i->runtime);
+                log_struct_errno(LOG_WARNING, r, INSTANCE_FIELDS(i),
+                                 "%s: cannot poll %s for %s: %m; no goroutine conditions",
+                                 i->policy->service, rt->url, i->relpath);
+        }
+}
+
 /*
  * inotify on memory.events: the kernel raises IN_MODIFY on it whenever one of its counters
  * changes (high, max, oom, oom_kill), which is exactly when the next sample matters most.
@@ -292,6 +339,7 @@ int instance_new(struct daemon *d, const struct policy *p, const char *relpath, 
 
         events_watch_add(i);
         psi_add(i);
+        runtime_configure(i);
 
         i->id = ++d->next_instance_id;
         *ret = TAKE_PTR(i);
@@ -317,6 +365,7 @@ struct instance *instance_free(struct instance *i)
         sd_event_source_disable_unref(i->timer);
         sd_event_source_disable_unref(i->events_watch);
         sd_event_source_disable_unref(i->psi);
+        signals_poller_free(i->runtime);
         actuate_target_free(i->target);
         capture_pair_clear(&i->capture_pair);
         incident_log_clear(&i->incident);
@@ -339,6 +388,7 @@ int instance_set_policy(struct instance *i, const struct policy *p, uint64_t now
          * (it reads the policy on every step), so a reload raises no event by itself.
          */
         forecast_set_policy(&i->forecast, p);
+        runtime_configure(i);
         /* Another backend: the next change makes a new target (govern's state stays). */
         if (i->target && i->target->wanted != p->memory_high.backend)
                 i->target = actuate_target_free(i->target);

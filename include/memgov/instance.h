@@ -26,6 +26,7 @@
 #include "memgov/macro.h"
 #include "memgov/policy.h"
 #include "memgov/sample.h"
+#include "memgov/signals.h"
 
 struct daemon;
 
@@ -103,6 +104,15 @@ struct instance {
         struct decide_state decide;
         bool has_forecast;
         struct forecast last_forecast; /* as of the last sample */
+
+        /*
+         * The service's runtime figures (policy .runtime): the poller, made with the
+         * instance and freed with it (so its callback never outlives it); NULL: none.
+         * The verdict of the last sample, for the log.
+         */
+        struct signals_poller *runtime;
+        struct signals_verdict runtime_verdict;
+        bool warned_runtime; /* a poll failed and that was said; cleared by a good one */
 
         /*
          * memory.high: govern's state, and the actuate target made at the first change

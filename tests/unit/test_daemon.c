@@ -1208,6 +1208,58 @@ static void test_capture_at_warn_then_on_demand_diff(void **state)
         free(c.body);
 }
 
+/* ---- the service's runtime figures ---- */
+
+static bool level_is(struct daemon *d, const void *arg)
+{
+        struct instance *i = daemon_get_instance(d, "svc/a");
+        return i && i->level == *(const enum level *)arg;
+}
+
+/* Goroutines over the policy's ceiling, as the service's expvar says: its level. */
+static void test_runtime_goroutines_enter_level(void **state)
+{
+        struct tree *t = *state;
+        static const char vars[] = "{\"goroutines\": 5000, \"memstats\": {\"HeapInuse\": "
+                                   "1048576, \"HeapAlloc\": 1000000, \"Sys\": 8388608, "
+                                   "\"NumGC\": 3}}";
+        struct ls_response script[8];
+        char policy[PATH_MAX * 2];
+        struct ls_server srv;
+
+        for (size_t k = 0; k < ELEMENTSOF(script); k++)
+                script[k] = (struct ls_response){.status = 200,
+                                                 .headers = "Content-Type: application/json\r\n",
+                                                 .body = vars};
+        assert_int_equal(ls_start(&srv, script, ELEMENTSOF(script)), 0);
+        snprintf(policy, sizeof(policy),
+                 "{\"cgroup\": \"svc/*\", \"sample_interval\": \"100ms\",\n"
+                 " \"forecast\": {\"window\": \"2s\"},\n"
+                 " \"runtime\": {\"url\": \"%s/debug/vars\", \"interval\": \"1s\", "
+                 "\"timeout\": \"500ms\", \"goroutines_max\": 1000, \"level\": \"degrade\"}}\n",
+                 srv.url);
+        make_growth_cgroup(t);
+        write_policy(t, "checkout.json", policy);
+        start(t);
+
+        struct instance *i = daemon_get_instance(t->d, "svc/a");
+        assert_non_null(i);
+        assert_non_null(i->runtime);
+        assert_int_equal(i->level, LEVEL_OK);
+        enum level want = LEVEL_DEGRADE;
+        assert_true(run_until(t->d, level_is, &want));
+        i = daemon_get_instance(t->d, "svc/a");
+        assert_int_equal(i->n_events[EVENT_DEGRADE], 1);
+        assert_int_equal(i->reason, DECIDE_REASON_GOROUTINES);
+        assert_true(i->runtime_verdict.over_max);
+        assert_int_equal(i->runtime_verdict.goroutines, 5000);
+        t->d = daemon_free(t->d); /* the poller goes with its instance, request and all */
+        ls_stop(&srv);
+        assert_true(srv.n_requests >= 1);
+        assert_string_equal(srv.requests[0].path, "/debug/vars");
+        ls_free(&srv);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1238,6 +1290,8 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_export_status_and_reload, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_capture_at_warn_then_on_demand_diff, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_runtime_goroutines_enter_level, setup,
                                                 teardown),
         };
         curl_global_init(CURL_GLOBAL_DEFAULT);
