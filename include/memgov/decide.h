@@ -10,8 +10,12 @@
  *   - The ETA condition must hold on DECIDE_ETA_CONFIRM consecutive samples before it counts
  *     (or on one that comes DECIDE_ETA_CONFIRM_USEC or more after the previous sample, so
  *     that slow sampling does not delay a critical ETA by a whole interval): a single sample
- *     (a spike, a torn read) never enters a level by forecast alone. The other conditions are
- *     already averaged (PSI avg10, 10 s event rates) or plain facts (usage).
+ *     (a spike, a torn read) never enters a level by forecast alone; and it must have stood
+ *     for 1/DECIDE_ETA_CONFIRM_DIV of the ETA. critical's ETA condition also needs growth
+ *     DECIDE_CRITICAL_AGE_RATIO times as old as the ETA (forecast.growth_age_usec). The other
+ *     conditions are already averaged (PSI avg10, 10 s event rates) or plain facts (usage).
+ *   - Usage keeps a level it entered with hysteresis: down to DECIDE_USAGE_HYSTERESIS_PERMILLE
+ *     below the share, and on the last GC cycle's peak (forecast.cycle_peak_permille).
  *   - The level is the highest whose conditions hold. It rises at once; it falls only when
  *     all conditions of the current level have been clear for the policy's hold time, and
  *     then to the highest level whose conditions hold (possibly ok: "recovered").

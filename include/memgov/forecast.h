@@ -25,7 +25,9 @@
  *   growth     significant at 3 standard errors; also the recent fifth of the window when it
  *              grows significantly faster (acceleration). A lower bound counts only when the
  *              growth behind it has been seen for at least half of it (a Copernican
- *              persistence prior), and not when the newest points fall below its line.
+ *              persistence prior), and not when the newest points fall below its line;
+ *              the accelerated rate is as old as the recent part at most. The age behind
+ *              the lower bound is reported (growth_age_usec) for decide's critical rule.
  *   ETA        point: the fitted slope from the envelope now; lower bound (what decide uses):
  *              the slope's upper 95% from the peaks' upper prediction band; upper bound: the
  *              slope's lower 95%. Page cache grows only until memory.current meets the limit:
