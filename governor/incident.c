@@ -673,10 +673,16 @@ int incident_write(struct dump_store *store, const struct incident_request *req,
 {
         const char *event = event_to_string(req->event);
         _cleanup_(dump_freep) struct dump *d = NULL;
+        char name[DUMPS_EVENT_MAX];
         int r;
 
         if (!store || !req->service || !event)
                 return -EINVAL;
+        /*
+         * "incident-oom_kill": the capture that the same event starts is "…-oom_kill", and
+         * an operator looking for the profiles should not open the bundle by mistake.
+         */
+        snprintf(name, sizeof(name), "incident-%s", event);
         const struct sample *first = incident_samples_get(&req->samples, 0);
         struct bundle b = {
                 .req = req,
@@ -689,7 +695,7 @@ int incident_write(struct dump_store *store, const struct incident_request *req,
          */
         uint64_t reserve = ((uint64_t)req->samples.len * 512) +
                            ((uint64_t)incident_log_size(req->log) * 6144) + ((uint64_t)256 << 10);
-        r = dump_begin(store, req->service, event, req->realtime_usec, reserve, &d);
+        r = dump_begin(store, req->service, name, req->realtime_usec, reserve, &d);
         if (r < 0)
                 return r;
 

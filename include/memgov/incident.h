@@ -5,7 +5,7 @@
  * kernel OOM-kills in it (or it enters critical), so that an operator finds in one place
  * what happened and why:
  *
- *   <state-dir>/dumps/<service>/<UTC time>-oom_kill/
+ *   <state-dir>/dumps/<service>/<UTC time>-incident-oom_kill/   (or -incident-critical)
  *       trace.csv        the recent samples (the instance's ring) as a trace CSV that
  *                        `memgovctl replay` and `memgovctl report` accept
  *       decisions.jsonl  the decision log, one JSON object per line (see below)
@@ -207,7 +207,7 @@ int incident_write_captures(FILE *f, const struct incident_log *l, uint64_t t0_u
 struct incident_request {
         const char *service;             /* the policy's service: the dump goes under it */
         const char *cgroup;              /* relative to the cgroup root */
-        enum event event;                /* EVENT_OOM_KILL or EVENT_CRITICAL: names the dump */
+        enum event event;                /* EVENT_OOM_KILL or EVENT_CRITICAL (see below) */
         uint64_t t_usec;                 /* when it happened, on the samples' clock */
         uint64_t realtime_usec;          /* the wall clock then: names the dump, dates the report */
         struct incident_samples samples; /* the recent samples, oldest first */
@@ -217,8 +217,10 @@ struct incident_request {
 };
 
 /*
- * Write the bundle into a new dump of store (dump_begin(), dump_write_file(),
- * dump_commit(): atomic, in the manifest, under retention and the free-space floor):
+ * Write the bundle into a new dump of store named "<UTC time>-incident-<event>" (apart
+ * from the capture the same event starts, "<UTC time>-<event>"), through dump_begin(),
+ * dump_write_file() and dump_commit(): atomic, in the manifest, under retention and the
+ * free-space floor:
  * trace.csv, decisions.jsonl, captures.json and report.html. Synchronous file work of a
  * few hundred KiB at most, fine on the loop. Returns 0 with *ret_dir (the final
  * directory, malloc'ed; ret_dir may be NULL), -EINVAL (no service, an event that is no

@@ -395,7 +395,7 @@ static void test_incident_write_bundle(void **state _unused_)
         };
         assert_int_equal(incident_write(store, &req, &out), 0);
         assert_non_null(out);
-        assert_non_null(strstr(out, "/leaky/20240501T123456Z-oom_kill"));
+        assert_non_null(strstr(out, "/leaky/20240501T123456Z-incident-oom_kill"));
 
         static const char *const files[] = {"trace.csv", "decisions.jsonl", "captures.json",
                                             "report.html", "manifest.json"};
