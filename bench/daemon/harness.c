@@ -214,9 +214,15 @@ int bench_tree_make(const char *tmpdir, const char *fixtures, unsigned n, unsign
         if (r < 0)
                 return r;
         snprintf(path, sizeof(path), "%s/bench.json", t.pol);
+        /*
+         * The effects are configured as in life, aimed at a closed loopback port (9, discard):
+         * a level change tries a profile capture and a webhook, which fail and are retried.
+         */
         snprintf(buf, sizeof(buf),
                  "{\n  \"service\": \"bench\",\n  \"cgroup\": \"bench.slice/*.service\",\n"
-                 "  \"sample_interval\": \"%ums\",\n  \"forecast\": { \"window\": \"%us\" }\n}\n",
+                 "  \"sample_interval\": \"%ums\",\n  \"forecast\": { \"window\": \"%us\" },\n"
+                 "  \"pprof\": { \"url\": \"http://127.0.0.1:9/debug/pprof\" },\n"
+                 "  \"webhooks\": [ { \"url\": \"http://127.0.0.1:9/memgov\" } ]\n}\n",
                  interval_ms, window_s);
         r = write_path(path, buf, true);
         if (r < 0)
@@ -394,7 +400,7 @@ int bench_daemon_stop(struct bench_daemon *d, unsigned timeout_ms)
         return status;
 }
 
-int bench_proc_cpu_usec(pid_t pid, uint64_t *ret)
+int bench_proc_cpu_usec(pid_t pid, uint64_t *ret_user, uint64_t *ret_system)
 {
         char path[64], buf[2048];
         unsigned long utime, stime;
@@ -411,7 +417,8 @@ int bench_proc_cpu_usec(pid_t pid, uint64_t *ret)
         if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
                          &stime) != 2)
                 return -EINVAL;
-        *ret = (uint64_t)(utime + stime) * USEC_PER_SEC / (uint64_t)hz;
+        *ret_user = (uint64_t)utime * USEC_PER_SEC / (uint64_t)hz;
+        *ret_system = (uint64_t)stime * USEC_PER_SEC / (uint64_t)hz;
         return 0;
 }
 

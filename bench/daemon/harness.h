@@ -75,8 +75,8 @@ int bench_daemon_wait_ready(struct bench_daemon *d, unsigned timeout_ms);
 /* SIGTERM, wait up to timeout_ms, then SIGKILL. Returns the exit status (waitpid form). */
 int bench_daemon_stop(struct bench_daemon *d, unsigned timeout_ms);
 
-/* CPU time used so far (utime + stime of /proc/PID/stat), in microseconds. */
-int bench_proc_cpu_usec(pid_t pid, uint64_t *ret);
+/* CPU time used so far (utime and stime of /proc/PID/stat), in microseconds. */
+int bench_proc_cpu_usec(pid_t pid, uint64_t *ret_user, uint64_t *ret_system);
 
 struct bench_mem {
         uint64_t rss_kib;      /* VmRSS */

@@ -10,7 +10,8 @@
  *              in the log), p50 / p99 over many events at random phases of the timer
  *   callgrind  instructions inside instance_sample() per sample (valgrind, repeatable)
  *
- * BENCH_KEEP=1 in the environment keeps valgrind's output files in the tmpdir.
+ * BENCH_KEEP=1 in the environment keeps valgrind's output files in the tmpdir; BENCH_LOG=FILE
+ * keeps memgovd's log (of the last daemon started) where the mode does not read it itself.
  *   soak       RSS and anonymous memory over a long run whose files a writer keeps changing
  *   memcheck   the same run under valgrind memcheck: errors and leaks
  *
@@ -85,7 +86,8 @@ static int start_on_tree(unsigned n, unsigned interval_ms, unsigned usage_permil
                             t);
         if (r < 0)
                 return die(r, "cannot make the temporary tree");
-        r = bench_daemon_start(arg.memgovd, wrap, t, log_level, capture_log, log_path, d);
+        r = bench_daemon_start(arg.memgovd, wrap, t, log_level, capture_log,
+                               log_path ?: getenv("BENCH_LOG"), d);
         if (r < 0) {
                 bench_tree_remove(t);
                 return die(r, "cannot start memgovd");
@@ -114,12 +116,12 @@ static int bench_cpu(void)
         size_t n_sizes = arg.small ? 1 : ELEMENTSOF(sizes);
 
         printf("\n### CPU at 1 Hz\n\n");
-        printf("| governed cgroups | wall time | CPU time (utime+stime) | share of one core | "
+        printf("| governed cgroups | wall time | CPU time (user + system) | share of one core | "
                "CPU per sample | open fds |\n|---:|---:|---:|---:|---:|---:|\n");
         for (size_t k = 0; k < n_sizes; k++) {
                 struct bench_tree t;
                 struct bench_daemon d;
-                uint64_t c0, c1, t0, t1;
+                uint64_t u0, s0, u1 = 0, s1 = 0, t0, t1;
                 unsigned fds = 0;
                 int r;
 
@@ -128,21 +130,23 @@ static int bench_cpu(void)
                         return r;
                 bench_sleep_usec(3 * USEC_PER_SEC); /* past the start */
                 t0 = bench_now_usec();
-                r = bench_proc_cpu_usec(d.pid, &c0);
+                r = bench_proc_cpu_usec(d.pid, &u0, &s0);
                 bench_sleep_usec((uint64_t)arg.cpu_seconds * USEC_PER_SEC);
                 t1 = bench_now_usec();
                 if (r >= 0)
-                        r = bench_proc_cpu_usec(d.pid, &c1);
+                        r = bench_proc_cpu_usec(d.pid, &u1, &s1);
                 (void)bench_proc_fds(d.pid, &fds);
                 (void)bench_daemon_stop(&d, 10000);
                 bench_tree_remove(&t);
                 if (r < 0)
                         return die(r, "cannot read /proc/PID/stat");
 
-                double wall_s = (double)(t1 - t0) / 1e6, cpu_s = (double)(c1 - c0) / 1e6;
+                double wall_s = (double)(t1 - t0) / 1e6, user_s = (double)(u1 - u0) / 1e6,
+                       system_s = (double)(s1 - s0) / 1e6, cpu_s = user_s + system_s;
                 double samples = wall_s * sizes[k];
-                printf("| %u | %.0f s | %.2f s | %.2f%% | %.1f µs | %u |\n", sizes[k], wall_s,
-                       cpu_s, 100.0 * cpu_s / wall_s, cpu_s * 1e6 / samples, fds);
+                printf("| %u | %.0f s | %.2f s (%.2f + %.2f) | %.2f%% | %.1f µs | %u |\n", sizes[k],
+                       wall_s, cpu_s, user_s, system_s, 100.0 * cpu_s / wall_s,
+                       cpu_s * 1e6 / samples, fds);
                 fflush(stdout);
         }
         printf("\nGoal: ≤ 2%% of one core for 1,000 cgroups at 1 Hz. utime+stime is counted "
@@ -222,80 +226,116 @@ static uint64_t percentile(const uint64_t *sorted, size_t n, double p)
         return sorted[MIN(k, n - 1)];
 }
 
-static void print_latency_row(const char *what, uint64_t *v, size_t n)
+static void print_latency_row(const char *when, const char *what, uint64_t *v, size_t n)
 {
         size_t slow = 0;
 
+        if (n == 0)
+                return;
         qsort(v, n, sizeof(*v), cmp_u64);
         for (size_t k = 0; k < n; k++)
                 slow += v[k] > 50 * USEC_PER_MSEC;
-        printf("| %s | %zu | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %zu |\n", what, n,
+        printf("| %s | %s | %zu | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %zu |\n", when, what, n,
                (double)percentile(v, n, 0.5) / 1e3, (double)percentile(v, n, 0.9) / 1e3,
                (double)percentile(v, n, 0.99) / 1e3, (double)v[n - 1] / 1e3, slow);
 }
 
-static int bench_latency(void)
+/*
+ * Time n_events memory.events changes of cgroup 0 to the sample that reads them and to the
+ * decision (the oom_kill event in the log). after_sample: each change comes 300–700 ms after
+ * a timer sample of the cgroup, past the event gap; otherwise at a random phase of the timer.
+ * Returns the number of events timed, or -errno.
+ */
+static ssize_t latency_run(struct bench_tree *t, struct bench_daemon *d, bool after_sample,
+                           uint64_t *serial, size_t n_events, uint64_t *to_sample,
+                           uint64_t *to_decision)
 {
-        size_t n_events = arg.small ? LATENCY_EVENTS_SMALL : LATENCY_EVENTS, n = 0;
-        uint64_t *to_sample = calloc(n_events, sizeof(uint64_t));
-        uint64_t *to_decision = calloc(n_events, sizeof(uint64_t));
-        struct bench_tree t;
-        struct bench_daemon d;
+        size_t n = 0;
         int r;
 
-        if (!to_sample || !to_decision)
-                return die(-ENOMEM, "latency");
-        /* ten cgroups, events on the first: the others keep the loop as busy as in life */
-        r = start_on_tree(10, 1000, 500, NULL, "debug", true, NULL, &t, &d);
-        if (r < 0)
-                goto out;
-        for (size_t k = 1; k <= n_events; k++) {
-                uint64_t current = BENCH_MAX_BYTES / 2 + k * 4096, t0, ts = 0, td = 0;
+        for (size_t k = 0; k < n_events; k++) {
+                uint64_t current, t0, ts = 0, td = 0;
                 char needle[64];
 
-                /* a random phase against the 1 s timer, and past the event coalescing gap */
-                bench_sleep_usec(300 * USEC_PER_MSEC + rng_next() % (1000 * USEC_PER_MSEC));
+                if (after_sample) {
+                        r = bench_log_wait(d, "svc-0000.service: current=", 5 * USEC_PER_SEC, NULL);
+                        if (r <= 0)
+                                return r < 0 ? r : -ETIMEDOUT;
+                        bench_sleep_usec(300 * USEC_PER_MSEC + rng_next() % (400 * USEC_PER_MSEC));
+                } else
+                        bench_sleep_usec(300 * USEC_PER_MSEC + rng_next() % (1000 * USEC_PER_MSEC));
+
+                ++*serial;
+                current = BENCH_MAX_BYTES / 2 + *serial * 4096;
                 t0 = bench_now_usec();
-                r = bench_write_usage(&t, 0, current);
+                r = bench_write_usage(t, 0, current);
                 if (r >= 0)
-                        r = bench_write_events(&t, 0, 0, k, k);
-                if (r < 0) {
-                        die(r, "cannot write the tree");
-                        break;
-                }
+                        r = bench_write_events(t, 0, 0, *serial, *serial);
+                if (r < 0)
+                        return r;
                 snprintf(needle, sizeof(needle), "current=%" PRIu64 " ", current);
-                r = bench_log_wait(&d, needle, 5 * USEC_PER_SEC, &ts);
+                r = bench_log_wait(d, needle, 5 * USEC_PER_SEC, &ts);
                 if (r > 0)
-                        r = bench_log_wait(&d, "svc-0000.service: the kernel OOM-killed",
+                        r = bench_log_wait(d, "svc-0000.service: the kernel OOM-killed",
                                            5 * USEC_PER_SEC, &td);
                 if (r <= 0) {
                         fprintf(stderr, "bench-daemon: event %zu: no %s in memgovd's log\n", k,
                                 ts ? "decision" : "sample");
-                        r = r < 0 ? r : -ETIMEDOUT;
-                        break;
+                        return r < 0 ? r : -ETIMEDOUT;
                 }
                 to_sample[n] = ts - t0;
                 to_decision[n] = td - t0;
                 n++;
         }
+        return (ssize_t)n;
+}
+
+static int bench_latency(void)
+{
+        size_t n_events = arg.small ? LATENCY_EVENTS_SMALL : LATENCY_EVENTS;
+        uint64_t *v = calloc(4 * n_events, sizeof(uint64_t)), serial = 0;
+        struct bench_tree t;
+        struct bench_daemon d;
+        ssize_t n_random = 0, n_after = 0;
+        int r;
+
+        if (!v)
+                return die(-ENOMEM, "latency");
+        /* ten cgroups, events on the first: the others keep the loop as busy as in life */
+        r = start_on_tree(10, 1000, 500, NULL, "debug", true, NULL, &t, &d);
+        if (r < 0)
+                goto out;
+        n_random = latency_run(&t, &d, false, &serial, n_events, v, v + n_events);
+        if (n_random >= 0)
+                n_after = latency_run(&t, &d, true, &serial, n_events, v + 2 * n_events,
+                                      v + 3 * n_events);
         (void)bench_daemon_stop(&d, 10000);
         bench_tree_remove(&t);
-        if (n == 0)
+        if (n_random < 0 || n_after < 0) {
+                r = die((int)(n_random < 0 ? n_random : n_after), "latency");
                 goto out;
+        }
 
         printf("\n### Reaction latency (temporary tree, inotify)\n\n");
-        printf("| from a memory.events write to | events | p50 | p90 | p99 | max | over 50 ms "
-               "|\n|---|---:|---:|---:|---:|---:|---:|\n");
-        print_latency_row("the sample that reads it", to_sample, n);
-        print_latency_row("the decision (oom_kill event logged)", to_decision, n);
+        printf("| a memory.events write … | to | events | p50 | p90 | p99 | max | over 50 ms "
+               "|\n|---|---|---:|---:|---:|---:|---:|---:|\n");
+        print_latency_row("at a random phase of the 1 s timer", "the sample that reads it", v,
+                          (size_t)n_random);
+        print_latency_row("at a random phase of the 1 s timer", "the decision", v + n_events,
+                          (size_t)n_random);
+        print_latency_row("300–700 ms after a sample", "the sample that reads it", v + 2 * n_events,
+                          (size_t)n_after);
+        print_latency_row("300–700 ms after a sample", "the decision", v + 3 * n_events,
+                          (size_t)n_after);
         printf("\nGoal: event-to-decision p99 ≤ 2 ms. 10 governed cgroups, sample interval 1 s, "
-               "events at random phases of the timer, memgovd at --log-level debug (its log is "
-               "the probe, read through a pipe).\n");
+               "memgovd at --log-level debug (its log is the probe, read through a pipe; the "
+               "decision is the oom_kill event the change raises). An event less than "
+               "min(interval / 4, 250 ms) after the cgroup's last sample waits until that gap "
+               "has passed (INSTANCE_EVENT_MIN_GAP_USEC in governor/instance.c).\n");
         anchors();
         r = 0;
 out:
-        free(to_sample);
-        free(to_decision);
+        free(v);
         return r;
 }
 
@@ -408,18 +448,25 @@ static int bench_callgrind(void)
 /* ---- soak and memcheck ---- */
 
 /*
- * Rewrite every cgroup's usage once a second (a GC-like sawtooth with a slow drift and
- * noise, each cgroup at its own phase), with a memory.events "high" bump now and then, for
- * seconds; every every_s, call back with the elapsed time.
+ * Rewrite every cgroup's usage once a second for seconds: a GC-like sawtooth with noise at
+ * 30–60% of the limit, each cgroup at its own phase, with a memory.events "high" bump now and
+ * then; every tenth cgroup leaks instead, from 40% to the limit in three minutes, where it
+ * is OOM-killed (oom_kill bumped) and starts again, so that levels, captures, webhooks and
+ * memory.high changes happen too. Every every_s, call back with the elapsed time.
  */
 static int rewrite_loop(const struct bench_tree *t, unsigned seconds, unsigned every_s,
                         void (*cb)(unsigned elapsed_s, void *userdata), void *userdata)
 {
         uint64_t start = bench_now_usec();
         uint64_t *high = calloc(t->n_cgroups, sizeof(uint64_t));
+        uint64_t *kills = calloc(t->n_cgroups, sizeof(uint64_t));
+        int r = 0;
 
-        if (!high)
+        if (!high || !kills) {
+                free(high);
+                free(kills);
                 return -ENOMEM;
+        }
         for (unsigned s = 1; s <= seconds; s++) {
                 for (unsigned k = 0; k < t->n_cgroups; k++) {
                         double phase = (double)((s + k * 7) % 40) / 40.0; /* 40 s cycles */
@@ -427,13 +474,19 @@ static int rewrite_loop(const struct bench_tree *t, unsigned seconds, unsigned e
                         uint64_t current = base +
                                            (uint64_t)(phase * (double)BENCH_MAX_BYTES * 0.2) +
                                            rng_next() % (BENCH_MAX_BYTES / 100);
-                        int r = bench_write_usage(t, k, MIN(current, BENCH_MAX_BYTES - 4096));
-                        if (r >= 0 && rng_next() % 20 == 0)
-                                r = bench_write_events(t, k, ++high[k], 0, 0);
-                        if (r < 0) {
-                                free(high);
-                                return r;
+                        if (k % 10 == 0) {
+                                unsigned at = (s + k) % 180;
+
+                                current = BENCH_MAX_BYTES * (400 + at * 600 / 179) / 1000;
+                                if (at == 179)
+                                        kills[k]++;
                         }
+                        r = bench_write_usage(t, k, MIN(current, BENCH_MAX_BYTES - 4096));
+                        if (r >= 0 &&
+                            (rng_next() % 20 == 0 || (k % 10 == 0 && (s + k) % 180 == 179)))
+                                r = bench_write_events(t, k, ++high[k], 0, kills[k]);
+                        if (r < 0)
+                                goto out;
                 }
                 uint64_t due = start + (uint64_t)s * USEC_PER_SEC, now = bench_now_usec();
                 if (due > now)
@@ -441,8 +494,10 @@ static int rewrite_loop(const struct bench_tree *t, unsigned seconds, unsigned e
                 if (cb && s % every_s == 0)
                         cb(s, userdata);
         }
+out:
         free(high);
-        return 0;
+        free(kills);
+        return r;
 }
 
 struct soak_series {
