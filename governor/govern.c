@@ -319,9 +319,14 @@ static void guard(struct govern_state *st, const struct policy *p, const struct 
                 return;
         }
 
-        bool comfortable = f->known &&
-                           (v->eta == USEC_INFINITY || v->eta >= GOVERN_COMFORT(budget)) &&
-                           d->level <= LEVEL_WARN;
+        /*
+         * Not comfortable while memory.high throttling is what holds the level flat (the
+         * forecast says so), nor while a livelock episode lasts: then only the livelock guard
+         * changes memory.high, and a step up here could give back the very value that stalled.
+         */
+        bool comfortable =
+                f->known && (v->eta == USEC_INFINITY || v->eta >= GOVERN_COMFORT(budget)) &&
+                d->level <= LEVEL_WARN && !(f->flags & FORECAST_THROTTLED) && !st->livelock;
         if (!comfortable || (!st->touched && !st->livelock_floor_bytes)) {
                 st->comfortable = false;
                 return;
@@ -339,6 +344,14 @@ static void guard(struct govern_state *st, const struct policy *p, const struct 
                 st->comfortable = false;
                 return;
         }
+
+        /*
+         * An original below a value the livelock guard had to raise to (an operator's
+         * memory.high that stalled the workload) is not given back while memgov governs: it
+         * would stall it again. memgov holds the raised value; the exit restores the original.
+         */
+        if (st->original_bytes < st->livelock_floor_bytes)
+                return;
 
         uint64_t top = MIN(st->original_bytes, v->ceiling);
         uint64_t from = MIN(st->applied_bytes, v->ceiling);

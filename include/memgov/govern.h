@@ -16,9 +16,11 @@
  *               high = L − s × budget,   s = max(slope, (L − envelope) / eta_lower)
  *
  *           clamped to [floor, ceiling]. It only goes down while the danger lasts. When the
- *           ETA is comfortable again (>= GOVERN_COMFORT(budget), 3 × budget, or no growth)
- *           and the level is ok or warn, it steps up by a quarter of the gap to the ceiling
- *           per change and is then given back (the value memgov found, usually "max").
+ *           ETA is comfortable again (>= GOVERN_COMFORT(budget), 3 × budget, or no growth),
+ *           the level is ok or warn, the forecast does not say FORECAST_THROTTLED (a level
+ *           held flat by the throttle is not recovery) and no livelock episode is on, it
+ *           steps up by a quarter of the gap to the ceiling per change and is then given
+ *           back (the value memgov found, usually "max").
  *
  *   floor   max(policy .min, memory.min, memory.low, working set), the working set being
  *           what reclaim cannot take now, max(anon, forecast level), plus
@@ -40,7 +42,9 @@
  * ceiling; the level is escalated to critical while the episode
  * lasts (until the condition has been clear for .livelock_duration), and the episode's
  * start is its own event (EVENT_LIVELOCK). The guard never lowers memory.high below a value
- * the livelock guard set, until it gives the original back.
+ * the livelock guard set, until it gives the original back; an original below such a value
+ * (an operator's memory.high that stalled the workload) is not given back while memgov
+ * governs: the raised value stays, and the exit's restore puts the original back.
  *
  * Proactive reclaim (.reclaim = true): when the ETA lower bound is below
  * GOVERN_ENGAGE(budget) or memory.high is held down, and page cache (memory.stat file) is at

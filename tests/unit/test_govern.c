@@ -52,6 +52,7 @@ struct world {
         enum level lvl;
         bool has_psi;
         double psi_full, high_rate;
+        unsigned flags; /* FORECAST_* */
         struct govern_intent in;
         unsigned n_set;
 };
@@ -97,6 +98,7 @@ static bool step(struct world *w, double t)
                         {
                                 .t_usec = s.t_usec,
                                 .known = w->known,
+                                .flags = w->flags,
                                 .current_bytes = s.current_bytes,
                                 .limit_bytes = L,
                                 .reclaimable_bytes = w->file,
@@ -394,6 +396,89 @@ static void test_govern_livelock_raises_stepwise_and_escalates(void **state)
         world_done(&w);
 }
 
+/*
+ * An operator's memory.high that stalls a workload that does not grow (no ETA: the guard's
+ * comfortable zone): the livelock guard raises it, and memgov neither gives the stalling
+ * value back between the steps of the episode nor after it.
+ */
+static void test_govern_livelock_keeps_operator_original_away(void **state)
+{
+        struct world w;
+        double t;
+
+        (void)state;
+        world_init(&w, "{\"min_interval\": \"2s\", \"livelock_duration\": \"10s\"}");
+        w.high = 300 * MiB; /* the operator's */
+        w.has_psi = true;
+        w.psi_full = 80;
+        w.level = w.high - w.high / 200;
+        for (t = 0; t < 10; t += 1)
+                assert_false(step(&w, t));
+        assert_true(step(&w, 10));
+        assert_int_equal(w.in.cause, GOVERN_CAUSE_LIVELOCK);
+        uint64_t first = w.high;
+        assert_true(first > 300 * MiB);
+
+        /* still stalled at the raised value: the next step up, nothing in between */
+        w.level = w.high - w.high / 200;
+        for (t = 11; t < 20; t += 1) {
+                assert_false(step(&w, t));
+                assert_true(w.in.escalate);
+        }
+        assert_true(step(&w, 20));
+        assert_int_equal(w.in.cause, GOVERN_CAUSE_LIVELOCK);
+        assert_true(w.high > first);
+        uint64_t held = w.high;
+
+        /* the stall is over; the workload stays as it is: the raised value stays too */
+        w.level = first;
+        w.psi_full = 0;
+        for (t = 21; t < 200; t += 1) {
+                assert_false(step(&w, t));
+                assert_int_equal(w.high, held);
+        }
+        assert_false(w.in.escalate);
+        assert_true(w.st.touched);
+        assert_int_equal(w.st.original_bytes, 300 * MiB);
+        world_done(&w);
+}
+
+/*
+ * The level flat under memgov's own throttle (the forecast says FORECAST_THROTTLED) is not
+ * recovery: no step up while it lasts; once the throttling has ended, the steps come.
+ */
+static void test_govern_guard_holds_while_throttled(void **state)
+{
+        struct world w;
+
+        (void)state;
+        world_init(&w, "{\"budget\": \"2m\", \"min_interval\": \"5s\"}");
+        w.slope = (double)MiB;
+        w.level = 850 * MiB;
+        assert_true(step(&w, 0));
+        assert_int_equal(w.in.cause, GOVERN_CAUSE_GUARD);
+        uint64_t held = w.high;
+
+        /* at memory.high, growth flat: throttled, ETA none, level ok */
+        w.level = held;
+        w.slope = 0;
+        w.lvl = LEVEL_OK;
+        w.flags = FORECAST_THROTTLED;
+        for (double t = 1; t < 120; t += 1) {
+                assert_false(step(&w, t));
+                assert_int_equal(w.high, held);
+        }
+        /* the throttling is over (the demand stopped): stepped up again */
+        w.flags = 0;
+        w.level = held - 50 * MiB;
+        bool raised = false;
+        for (double t = 120; t < 140 && !raised; t += 1)
+                raised = step(&w, t);
+        assert_true(raised);
+        assert_true(w.high > held);
+        world_done(&w);
+}
+
 /* Without PSI: memory.events high climbing and no growth over the duration is a livelock. */
 static void test_govern_livelock_without_psi(void **state)
 {
@@ -611,6 +696,8 @@ int main(void)
                 cmocka_unit_test(test_govern_guard_small_change_suppressed),
                 cmocka_unit_test(test_govern_guard_raises_after_recovery),
                 cmocka_unit_test(test_govern_livelock_raises_stepwise_and_escalates),
+                cmocka_unit_test(test_govern_livelock_keeps_operator_original_away),
+                cmocka_unit_test(test_govern_guard_holds_while_throttled),
                 cmocka_unit_test(test_govern_livelock_without_psi),
                 cmocka_unit_test(test_govern_fixed_and_off),
                 cmocka_unit_test(test_govern_off_after_guard_gives_back),
