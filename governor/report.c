@@ -31,6 +31,12 @@ static const char *const level_color[_LEVEL_MAX] = {"#2e7d32", "#b59500", "#e66a
 
 struct chart {
         uint64_t t_start, t_end; /* µs, the samples' clock */
+        /*
+         * Times are shown relative to this: the event of an incident (the OOM kill at 0:00,
+         * what came before it negative), else the first sample.
+         */
+        uint64_t origin;
+        const char *origin_name; /* "the OOM kill", "the first sample" */
         double y_max;            /* bytes at the top of the plot */
 };
 
@@ -125,24 +131,28 @@ static const char *fmt_duration(char buf[static 32], uint64_t usec)
         return buf;
 }
 
-/* A time of the samples' clock: "+4:10" from the chart's start, and the UTC time if known. */
+/* "m:ss", "-m:ss.d", "h:mm:ss": a signed time relative to the origin, in seconds. */
+static int fmt_rel(char buf[static 64], int64_t rel_usec, bool tenths)
+{
+        uint64_t d = rel_usec < 0 ? (uint64_t)(-rel_usec) : (uint64_t)rel_usec;
+        uint64_t s = d / USEC_PER_SEC, frac = d % USEC_PER_SEC / (USEC_PER_SEC / 10);
+        const char *sign = rel_usec < 0 ? "-" : "";
+
+        if (s >= 3600)
+                return snprintf(buf, 64, "%s%" PRIu64 ":%02" PRIu64 ":%02" PRIu64, sign, s / 3600,
+                                s / 60 % 60, s % 60);
+        if (tenths && frac > 0)
+                return snprintf(buf, 64, "%s%" PRIu64 ":%02" PRIu64 ".%" PRIu64, sign, s / 60,
+                                s % 60, frac);
+        return snprintf(buf, 64, "%s%" PRIu64 ":%02" PRIu64, sign, s / 60, s % 60);
+}
+
+/* A time of the samples' clock relative to the origin, and the UTC time when known. */
 static const char *fmt_time(char buf[static 64], const struct report_input *in,
                             const struct chart *c, uint64_t t)
 {
-        uint64_t d = t >= c->t_start ? t - c->t_start : c->t_start - t;
-        uint64_t s = d / USEC_PER_SEC;
-        int n;
+        int n = fmt_rel(buf, (int64_t)t - (int64_t)c->origin, true);
 
-        if (s >= 3600)
-                n = snprintf(buf, 64, "%s%" PRIu64 ":%02" PRIu64 ":%02" PRIu64,
-                             t < c->t_start ? "-" : "", s / 3600, s / 60 % 60, s % 60);
-        else if (d % USEC_PER_SEC >= USEC_PER_SEC / 10)
-                n = snprintf(buf, 64, "%s%" PRIu64 ":%02" PRIu64 ".%" PRIu64,
-                             t < c->t_start ? "-" : "", s / 60, s % 60,
-                             d % USEC_PER_SEC / (USEC_PER_SEC / 10));
-        else
-                n = snprintf(buf, 64, "%s%" PRIu64 ":%02" PRIu64, t < c->t_start ? "-" : "", s / 60,
-                             s % 60);
         if (in->realtime_usec > 0 && n > 0 && n < 40) {
                 int64_t wall = (int64_t)in->realtime_usec / (int64_t)USEC_PER_SEC -
                                ((int64_t)in->t_usec - (int64_t)t) / (int64_t)USEC_PER_SEC;
@@ -358,31 +368,32 @@ static void draw_axes(FILE *f, const struct chart *c)
         }
         fputs("</g>\n", f);
 
-        /* x: time since the chart's start, m:ss, at a round step of about 8 intervals. */
+        /* x: m:ss from the origin, at a round step giving about 8 intervals. */
         uint64_t span = c->t_end - c->t_start, tick = steps_s[ELEMENTSOF(steps_s) - 1];
         for (size_t i = 0; i < ELEMENTSOF(steps_s); i++)
                 if (span / (steps_s[i] * USEC_PER_SEC) <= 8) {
                         tick = steps_s[i];
                         break;
                 }
+        int64_t xstep = (int64_t)(tick * USEC_PER_SEC),
+                lo = (int64_t)c->t_start - (int64_t)c->origin,
+                hi = (int64_t)c->t_end - (int64_t)c->origin;
+        /* the first multiple of the step at or after lo (division rounds toward zero) */
+        int64_t first = lo >= 0 ? (lo + xstep - 1) / xstep * xstep : lo / xstep * xstep;
         fputs("<g class=\"axis axis-x\">\n", f);
-        for (uint64_t s = 0; s * USEC_PER_SEC <= span; s += tick) {
-                double x = cx(c, c->t_start + s * USEC_PER_SEC);
+        for (int64_t rel = first; rel <= hi; rel += xstep) {
+                double x = cx(c, (uint64_t)((int64_t)c->origin + rel));
+                char label[64];
+                fmt_rel(label, rel, false);
                 fprintf(f,
                         "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>"
-                        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
-                        x, x, PLOT_TOP, PLOT_BOTTOM, x, PLOT_BOTTOM + 16);
-                if (s >= 3600)
-                        fprintf(f, "%" PRIu64 ":%02" PRIu64 ":%02" PRIu64, s / 3600, s / 60 % 60,
-                                s % 60);
-                else
-                        fprintf(f, "%" PRIu64 ":%02" PRIu64, s / 60, s % 60);
-                fputs("</text>\n", f);
+                        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
+                        x, x, PLOT_TOP, PLOT_BOTTOM, x, PLOT_BOTTOM + 16, label);
         }
         fprintf(f,
                 "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" class=\"axis-title\">time "
-                "since the first sample (m:ss)</text>\n",
-                (PLOT_LEFT + PLOT_RIGHT) / 2, PLOT_BOTTOM + 32);
+                "from %s (m:ss)</text>\n",
+                (PLOT_LEFT + PLOT_RIGHT) / 2, PLOT_BOTTOM + 32, c->origin_name);
         fputs("</g>\n", f);
         fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" class=\"frame\"/>\n",
                 PLOT_LEFT, PLOT_TOP, PLOT_RIGHT - PLOT_LEFT, PLOT_BOTTOM - PLOT_TOP);
@@ -712,9 +723,12 @@ static void write_summary(FILE *f, const struct report_input *in, const struct c
                         if (gmtime_r(&tt, &tm))
                                 strftime(w, sizeof(w), "%Y-%m-%d %H:%M:%S UTC", &tm);
                         escf(f, "%s: %s", event_title(in->event), w);
-                } else
-                        escf(f, "%s at %s after the first sample", event_title(in->event),
-                             fmt_time(a, in, c, in->t_usec));
+                } else {
+                        const struct sample *s0 = incident_samples_get(&in->samples, 0);
+                        escf(f, "%s %s after the first sample", event_title(in->event),
+                             fmt_duration(b, s0 && in->t_usec > s0->t_usec ? in->t_usec - s0->t_usec
+                                                                           : 0));
+                }
                 fputs("</td></tr>\n", f);
         }
 
@@ -736,7 +750,8 @@ static void write_summary(FILE *f, const struct report_input *in, const struct c
                         fputs("<span class=\"bad\">none: the OOM kill came without a warning "
                               "level</span>",
                               f);
-                escf(f, " (the OOM kill at %s)", fmt_time(a, in, c, oom->t_usec));
+                if (!in->event || strcmp(in->event, "oom_kill") != 0)
+                        escf(f, " (the OOM kill at %s)", fmt_time(a, in, c, oom->t_usec));
         }
         fputs("</td></tr>\n", f);
 
@@ -752,7 +767,9 @@ static void write_summary(FILE *f, const struct report_input *in, const struct c
                 if (max != CGROUP_LIMIT_MAX)
                         escf(f, " of memory.max %s", fmt_bytes(d, (double)max));
                 escf(f, "; %zu samples over %s", in->samples.len,
-                     fmt_duration(a, c->t_end - c->t_start));
+                     fmt_duration(a,
+                                  incident_samples_get(&in->samples, in->samples.len - 1)->t_usec -
+                                          incident_samples_get(&in->samples, 0)->t_usec));
                 fputs("</td></tr>\n", f);
         }
         if (in->policy) {
@@ -879,8 +896,40 @@ static struct chart chart_for(const struct report_input *in)
                 c.t_start = c.t_end = in->t_usec;
         if (in->event && in->t_usec > c.t_end && first)
                 c.t_end = in->t_usec;
+        /*
+         * The samples may be fewer than the episode is long (the ring spans the forecast
+         * window): the chart reaches back to the episode's first rise from ok, when that is
+         * within the hour, so that its levels, captures and lead stand in it too.
+         */
+        uint64_t ref = in->event ? in->t_usec : c.t_end, episode = 0;
+        bool has_episode = false;
+        for (size_t k = 0; k < incident_log_size(in->log); k++) {
+                const struct incident_event *e = incident_log_get(in->log, k);
+                if (e->t_usec > ref)
+                        break;
+                if (e->action != INCIDENT_LEVEL)
+                        continue;
+                if (e->previous_level == LEVEL_OK && e->level > LEVEL_OK) {
+                        episode = e->t_usec;
+                        has_episode = true;
+                } else if (e->level == LEVEL_OK)
+                        has_episode = false;
+        }
+        if (has_episode && episode < c.t_start && c.t_start - episode <= USEC_PER_HOUR) {
+                uint64_t margin = (c.t_end - episode) / 40;
+                c.t_start = episode > margin ? episode - margin : 0;
+        }
         if (c.t_end == c.t_start)
                 c.t_end = c.t_start + USEC_PER_SEC;
+        if (in->event) {
+                c.origin = in->t_usec;
+                c.origin_name = strcmp(in->event, "oom_kill") == 0   ? "the OOM kill"
+                                : strcmp(in->event, "critical") == 0 ? "the entry into critical"
+                                                                     : in->event;
+        } else {
+                c.origin = first ? first->t_usec : c.t_start;
+                c.origin_name = "the first sample";
+        }
         for (size_t k = 0; k < ss->len; k++) {
                 const struct sample *s = incident_samples_get(ss, k);
                 static const char *const series[] = {"current", "anon", "file", "max", "high"};
