@@ -192,6 +192,7 @@ def monitor(a):
                     steady_cur, steady_from = cur, el
                 if el - steady_from >= (10 if a.quick else 30):
                     s["end"] = "steady"
+                    s["steady_s"] = 10 if a.quick else 30
                     s["steady_bytes"] = cur
                     s["paused_by_webhook"] = paused_at is not None
                     s["at_memory_high"] = bool(h) and cur >= h - 4 * MIB
@@ -213,6 +214,15 @@ def monitor(a):
             s["end"] = "time_limit"
             break
         time.sleep(max(0.0, 1.0 - (time.monotonic() - t0 - el)))
+    if s["end"] == "critical":  # what critical set off: the webhook, the capture
+        for _ in range(6):
+            time.sleep(1)
+            el = time.monotonic() - t0
+            for line in mlog.lines():
+                memgovd_line(s, el, line)
+            for line in llog.lines():
+                if '"reaction"' in line:
+                    print(f"{el:5.0f}s  leaky:   {line}")
     s["duration_s"] = round(time.monotonic() - t0, 1)
     with open(a.summary, "w") as f:
         json.dump(s, f, indent=1)
@@ -255,9 +265,10 @@ def final(a):
     print("")
     print("== what happened")
     ends = {"oom_kill": "the kernel OOM-killed leaky",
-            "steady": "memgov prevented the OOM: memory held steady for the hold",
+            "steady": f"memgov prevented the OOM: memory held steady for {s.get('steady_s')} s "
+                      "after memgov acted",
             "critical": "memgov reached critical before any OOM kill (--quick stops here)",
-            "time_limit": "the time limit came first; no OOM kill",
+            "time_limit": "the time limit came first; no OOM kill until then",
             "leaky_exited": "leaky exited without an OOM kill"}
     print(f"outcome: {ends.get(s['end'], s['end'])}"
           + (f" at {s['oom_kill_s']:.0f}s" if s.get("oom_kill") else "")
