@@ -265,8 +265,13 @@ def final(a):
     print("")
     print("== what happened")
     ends = {"oom_kill": "the kernel OOM-killed leaky",
-            "steady": f"memgov prevented the OOM: memory held steady for {s.get('steady_s')} s "
-                      "after memgov acted",
+            "steady": (f"memgov prevented the OOM: leaky paused its leak on memgov's webhook and "
+                       f"memory held steady for {s.get('steady_s')} s"
+                       if s.get("paused_by_webhook") else
+                       f"no OOM kill: memory held steady for {s.get('steady_s')} s after memgov "
+                       "acted (held by memory.high: the service is throttled, not fixed)"
+                       if s.get("at_memory_high") else
+                       f"no OOM kill: memory held steady for {s.get('steady_s')} s after memgov acted"),
             "critical": "memgov reached critical before any OOM kill (--quick stops here)",
             "time_limit": "the time limit came first; no OOM kill until then",
             "leaky_exited": "leaky exited without an OOM kill"}
@@ -324,7 +329,8 @@ def final(a):
         if os.path.exists(p):
             print(f"{label + ':':13}{p}")
     for r in reports:
-        print(f"{'report:':13}{r}")
+        how = " (memgovctl report of the trace)" if r == os.path.join(out, "report.html") else ""
+        print(f"{'report:':13}{r}{how}")
     print("memgov demo: done")
     return 0
 
