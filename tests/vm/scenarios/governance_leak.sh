@@ -192,6 +192,12 @@ for ((;;)); do
         [ "$el" -ge $deadline_s ] && break
         sleep 1
 done
+for n in "${names[@]}"; do # the governed one may still run: it is not needed any more
+        [ -n "${leaky_pid[$n]}" ] || continue
+        kill -KILL "${leaky_pid[$n]}"
+        wait "${leaky_pid[$n]}" || true
+        leaky_pid[$n]=""
+done
 exec 2>&3 3>&-
 
 # The recorders stop one sample after the OOM kill; one still running is stopped (SIGINT
