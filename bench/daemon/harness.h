@@ -52,7 +52,7 @@ int bench_write_usage(const struct bench_tree *t, unsigned k, uint64_t current_b
 struct bench_daemon {
         pid_t pid;
         int log_fd;    /* memgovd's stderr when asked for, else -1 */
-        int notify_fd; /* the NOTIFY_SOCKET we listen on */
+        int notify_fd; /* the NOTIFY_SOCKET we listen on until READY=1; then -1 */
         char notify_path[300];
         char status[256];  /* the last STATUS= */
         char log[1 << 16]; /* what was read of log_fd and not yet consumed */
@@ -69,7 +69,10 @@ int bench_daemon_start(const char *memgovd, char *const *wrap, const struct benc
                        const char *log_level, bool capture_log, const char *log_path,
                        struct bench_daemon *ret);
 
-/* Wait up to timeout_ms for READY=1. Returns 0, -ETIMEDOUT or -ECHILD (it exited). */
+/*
+ * Wait up to timeout_ms for READY=1, then close the notify socket. Returns 0, -ETIMEDOUT or
+ * -ECHILD (it exited).
+ */
 int bench_daemon_wait_ready(struct bench_daemon *d, unsigned timeout_ms);
 
 /* SIGTERM, wait up to timeout_ms, then SIGKILL. Returns the exit status (waitpid form). */

@@ -505,14 +505,20 @@ struct soak_series {
         unsigned n;
         unsigned elapsed[256];
         struct bench_mem mem[256];
+        uint64_t cpu_usec[256]; /* user + system so far: a stuck daemon would look flat too */
 };
 
 static void soak_sample(unsigned elapsed_s, void *userdata)
 {
         struct soak_series *s = userdata;
 
-        if (s->n < ELEMENTSOF(s->mem) && bench_proc_mem(s->pid, &s->mem[s->n]) >= 0)
+        uint64_t user, system;
+
+        if (s->n < ELEMENTSOF(s->mem) && bench_proc_mem(s->pid, &s->mem[s->n]) >= 0 &&
+            bench_proc_cpu_usec(s->pid, &user, &system) >= 0) {
+                s->cpu_usec[s->n] = user + system;
                 s->elapsed[s->n++] = elapsed_s;
+        }
 }
 
 static int bench_soak(void)
@@ -522,7 +528,7 @@ static int bench_soak(void)
         struct soak_series *series = calloc(1, sizeof(*series));
         struct bench_tree t;
         struct bench_daemon d;
-        int r;
+        int r, status;
 
         if (!series)
                 return die(-ENOMEM, "soak");
@@ -533,7 +539,7 @@ static int bench_soak(void)
         }
         series->pid = d.pid;
         r = rewrite_loop(&t, seconds, every, soak_sample, series);
-        (void)bench_daemon_stop(&d, 10000);
+        status = bench_daemon_stop(&d, 10000);
         bench_tree_remove(&t);
         if (r < 0) {
                 free(series);
@@ -541,13 +547,14 @@ static int bench_soak(void)
         }
 
         printf("\n### Soak: %u cgroups rewritten every second for %u s\n\n", n, seconds);
-        printf("| elapsed | VmRSS | RssAnon | Anonymous | [heap] RSS "
-               "|\n|---:|---:|---:|---:|---:|\n");
+        printf("| elapsed | VmRSS | RssAnon | Anonymous | [heap] RSS | CPU time so far "
+               "|\n|---:|---:|---:|---:|---:|---:|\n");
         for (unsigned k = 0; k < series->n; k++)
                 printf("| %u s | %" PRIu64 " KiB | %" PRIu64 " KiB | %" PRIu64 " KiB | %" PRIu64
-                       " KiB |\n",
+                       " KiB | %.2f s |\n",
                        series->elapsed[k], series->mem[k].rss_kib, series->mem[k].rss_anon_kib,
-                       series->mem[k].anon_kib, series->mem[k].heap_kib);
+                       series->mem[k].anon_kib, series->mem[k].heap_kib,
+                       (double)series->cpu_usec[k] / 1e6);
         /* after the rings have filled (one window), memory must not grow */
         unsigned first = 0;
         while (first + 1 < series->n && series->elapsed[first] < arg.window_s + 30)
@@ -557,6 +564,8 @@ static int bench_soak(void)
                        series->elapsed[first], series->elapsed[series->n - 1],
                        (int64_t)series->mem[series->n - 1].anon_kib -
                                (int64_t)series->mem[first].anon_kib);
+        printf("memgovd after SIGTERM: %s %d.\n", WIFEXITED(status) ? "exit status" : "signal",
+               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
         free(series);
         return 0;
 }
