@@ -51,9 +51,10 @@ static uint64_t mono_usec(void)
 struct receiver {
         int listen_fd;
         int port;
-        bool close_each;        /* answer "Connection: close" */
-        _Atomic uint64_t n;     /* requests received */
-        uint64_t *arrival_usec; /* [MAX_COUNT]: when request k was complete */
+        bool close_each;         /* answer "Connection: close" */
+        _Atomic uint64_t n;      /* requests received */
+        _Atomic uint64_t n_conn; /* connections accepted */
+        uint64_t *arrival_usec;  /* [MAX_COUNT]: when request k was complete */
         atomic_bool stop;
         pthread_t thread;
 };
@@ -109,6 +110,7 @@ static void *receiver_thread(void *userdata)
                 int fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
                 if (fd < 0)
                         continue;
+                atomic_fetch_add(&r->n_conn, 1);
                 size_t have = 0;
                 while (read_request(fd, buf, sizeof(buf), &have) == 0) {
                         uint64_t k = atomic_load(&r->n);
@@ -213,7 +215,7 @@ static int on_send(sd_event_source *src, uint64_t usec, void *userdata)
 }
 
 static int run_one(bool close_each, const char *secret_path, size_t count, uint64_t *ret_arrival,
-                   uint64_t *ret_settled, uint64_t *ret_failed)
+                   uint64_t *ret_settled, uint64_t *ret_failed, uint64_t *ret_connections)
 {
         struct receiver rcv;
         struct sender s = {.count = count};
@@ -272,6 +274,7 @@ static int run_one(bool close_each, const char *secret_path, size_t count, uint6
         struct notify_endpoint_stats st;
         (void)notify_get_endpoint_stats(s.notify, 0, &st);
         *ret_failed = st.attempts - st.results[WEBHOOK_DELIVERED];
+        *ret_connections = atomic_load(&rcv.n_conn);
         if (atomic_load(&rcv.n) != count) {
                 fprintf(stderr, "bench-webhook: the receiver got %llu requests for %zu events\n",
                         (unsigned long long)atomic_load(&rcv.n), count);
@@ -326,6 +329,7 @@ int main(int argc, char **argv)
                                              {}};
         size_t count = 500, warmup = 10;
         char dir[] = "/tmp/bench-webhook-XXXXXX", secret[64];
+        uint64_t notes[2] = {0, 0};
         int c, fd, rc = 0;
 
         while ((c = getopt_long(argc, argv, "n:w:h", opts, NULL)) != -1)
@@ -367,8 +371,8 @@ int main(int argc, char **argv)
                 size_t total = warmup + count;
                 uint64_t *arr = calloc(total, sizeof(uint64_t));
                 uint64_t *set = calloc(total, sizeof(uint64_t));
-                uint64_t failed = 0;
-                int r = arr && set ? run_one(close_each, secret, total, arr, set, &failed)
+                uint64_t failed = 0, conns = 0;
+                int r = arr && set ? run_one(close_each, secret, total, arr, set, &failed, &conns)
                                    : -ENOMEM;
                 if (r < 0) {
                         fprintf(stderr, "bench-webhook: %s\n", strerror(-r));
@@ -377,6 +381,7 @@ int main(int argc, char **argv)
                         const char *name = close_each ? "Connection: close" : "keep-alive";
                         row(name, "receiver has it", arr + warmup, count);
                         row(name, "loop has the 200", set + warmup, count);
+                        notes[close_each] = conns;
                         if (failed)
                                 printf("(%llu attempts of %s were not delivered)\n",
                                        (unsigned long long)failed, name);
@@ -384,6 +389,10 @@ int main(int argc, char **argv)
                 free(arr);
                 free(set);
         }
+        if (rc == 0)
+                printf("\nconnections the receiver accepted: keep-alive %llu, Connection: close "
+                       "%llu (for %zu deliveries each)\n",
+                       (unsigned long long)notes[0], (unsigned long long)notes[1], warmup + count);
         unlink(secret);
         rmdir(dir);
         return rc;
