@@ -2,7 +2,8 @@
 # The long fuzz run behind docs/benchmarks.md ("Fuzzing"): every libFuzzer target for RUNS
 # executions (default 10 million) with ASan+UBSan, one after another on one core at the
 # lowest priority, starting from the seed corpus. Prints a Markdown table: target,
-# executions, time, corpus size (inputs and bytes at the end), findings (crash files).
+# executions, time, exec/s, crashes (crash, leak, timeout or OOM files), corpus size
+# (inputs and bytes at the end).
 #
 #   tests/fuzz/long-run.sh [BUILD_DIR] [RUNS] [TARGET...]   (default: build-fuzz, 10000000)
 #
@@ -28,8 +29,8 @@ cmake --build "$build" -j1 --target "${targets[@]}" >/dev/null
 
 out=$build/fuzz-long
 mkdir -p "$out"
-echo "| target | executions | time | exec/s | corpus | findings |"
-echo "|---|---:|---:|---:|---:|---|"
+echo "| target | executions | time | exec/s | crashes | corpus (inputs, bytes) |"
+echo "|---|---:|---:|---:|---|---:|"
 for t in "${targets[@]}"; do
         mkdir -p "$out/$t"
         start=$(date +%s)
@@ -46,10 +47,10 @@ for t in "${targets[@]}"; do
                 sed 's|corp: \([0-9]*\)/\(.*\)|\1 (\2)|')
         crashes=$(find "$out" -maxdepth 1 -name "$t-*" -type f | wc -l)
         if [ "$rc" -eq 0 ] && [ "$crashes" -eq 0 ]; then
-                findings=none
+                findings=0
         else
-                findings="exit $rc, $crashes file(s) in $out"
+                findings="$crashes (exit $rc, files in $out)"
         fi
         printf '| %s | %s | %dm%02ds | %s | %s | %s |\n' "$t" "${execs:-?}" $((secs / 60)) \
-                $((secs % 60)) "${rate:-?}" "$corpus" "$findings"
+                $((secs % 60)) "${rate:-?}" "$findings" "$corpus"
 done
