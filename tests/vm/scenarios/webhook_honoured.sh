@@ -15,8 +15,9 @@
 # e.g. "cache: governed 5/5 survived, ungoverned 5/5 killed". memgovd's log (debug, every
 # delivery) and the governed services' logs go to $MEMGOV_VM_OUT.
 #
-# Runs as root in the VM (tests/vm/run, --mem 1536M or more: 10 x 96M at once) or on a
-# host with cgroup v2 memory.
+# MEMGOV_WH_MODES (default "cache heap") and MEMGOV_WH_RUNS (default 5) choose the modes and
+# the copies in each group. Runs as root in the VM (tests/vm/run, --mem 1536M or more: 10 x
+# 96M at once) or on a host with cgroup v2 memory.
 set -euo pipefail
 
 me=webhook_honoured
@@ -43,7 +44,7 @@ command -v curl >/dev/null || {
         exit 77
 }
 
-modes=(${MEMGOV_WH_MODES:-cache heap})
+read -r -a modes <<<"${MEMGOV_WH_MODES:-cache heap}"
 runs=${MEMGOV_WH_RUNS:-5}
 limit=96M
 rate=4MiB      # 96M in about 25 s, unthrottled
