@@ -104,3 +104,9 @@ void bench_sleep_usec(uint64_t usec);
  */
 int bench_log_wait(struct bench_daemon *d, const char *needle, uint64_t timeout_usec,
                    uint64_t *ret_usec);
+
+/*
+ * The "actuate" mode (actuate.c): the delay from a sample to the memory.high write its
+ * decision asks for, over seconds of a leak that repeats; prints a table. Returns 0 or -errno.
+ */
+int bench_actuate(const char *memgovd, const char *tmpdir, const char *fixtures, unsigned seconds);

@@ -9,13 +9,16 @@
  *   latency    memory.events change → sample taken (inotify) → decision (an oom_kill event
  *              in the log), p50 / p99 over many events at random phases of the timer
  *   callgrind  instructions inside instance_sample() per sample (valgrind, repeatable)
- *
- * BENCH_KEEP=1 in the environment keeps valgrind's output files in the tmpdir; BENCH_LOG=FILE
- * keeps memgovd's log (of the last daemon started) where the mode does not read it itself.
+ *   actuate    the sample whose decision changes memory.high → the write (actuate.c)
  *   soak       RSS and anonymous memory over a long run whose files a writer keeps changing
  *   memcheck   the same run under valgrind memcheck: errors and leaks
  *
- * Nothing timed is asserted: the CTest run (--small) only shows that every mode works.
+ * BENCH_KEEP=1 in the environment keeps valgrind's output files in the tmpdir; BENCH_LOG=FILE
+ * keeps memgovd's log (of the last daemon started) where the mode does not read it itself;
+ * BENCH_VERBOSE=1 echoes cgroup 0's log lines of the actuate mode to stderr.
+ *
+ * Nothing timed is asserted: the CTest run (--small) shows that every mode works, and memcheck
+ * fails it on any memory error or definite or indirect leak.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -46,6 +49,7 @@ static struct {
         bool small;
         unsigned cpu_seconds;
         unsigned soak_seconds;
+        unsigned soak_interval_ms; /* the soak's sample interval: faster than life, to age it */
         unsigned memcheck_seconds;
         unsigned callgrind_seconds;
         unsigned window_s; /* the forecast window of the bench policy: rings fill in it */
@@ -53,6 +57,7 @@ static struct {
         .fixtures = MEMGOV_SOURCE_DIR "/tests/fixtures/kernel-6.1",
         .cpu_seconds = 60,
         .soak_seconds = 600,
+        .soak_interval_ms = 1000,
         .memcheck_seconds = 120,
         .callgrind_seconds = 30,
         .window_s = 300,
@@ -532,7 +537,7 @@ static int bench_soak(void)
 
         if (!series)
                 return die(-ENOMEM, "soak");
-        r = start_on_tree(n, 1000, 500, NULL, NULL, false, NULL, &t, &d);
+        r = start_on_tree(n, arg.soak_interval_ms, 500, NULL, NULL, false, NULL, &t, &d);
         if (r < 0) {
                 free(series);
                 return r;
@@ -546,7 +551,8 @@ static int bench_soak(void)
                 return die(r, "cannot rewrite the tree");
         }
 
-        printf("\n### Soak: %u cgroups rewritten every second for %u s\n\n", n, seconds);
+        printf("\n### Soak: %u cgroups sampled every %u ms, rewritten every second for %u s\n\n", n,
+               arg.soak_interval_ms, seconds);
         printf("| elapsed | VmRSS | RssAnon | Anonymous | [heap] RSS | CPU time so far "
                "|\n|---:|---:|---:|---:|---:|---:|\n");
         for (unsigned k = 0; k < series->n; k++)
@@ -597,7 +603,8 @@ static int bench_memcheck(void)
                         (char *)"--tool=memcheck",
                         (char *)"--leak-check=full",
                         (char *)"--show-leak-kinds=definite,indirect,possible",
-                        (char *)"--errors-for-leak-kinds=definite",
+                        (char *)"--errors-for-leak-kinds=definite,indirect",
+                        (char *)"--error-exitcode=99",
                         (char *)"--track-fds=no",
                         opt,
                         NULL};
@@ -633,17 +640,27 @@ static int bench_memcheck(void)
                "SIGTERM\n\n",
                n, seconds);
         printf("| what | valgrind says |\n|---|---|\n");
-        printf("| exit | %s %d |\n", WIFEXITED(status) ? "status" : "signal",
+        printf("| exit (99: valgrind found errors or definite/indirect leaks) | %s %d |\n",
+               WIFEXITED(status) ? "status" : "signal",
                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
         printf("| errors | %s |\n", errors[0] ? errors : "(no summary: see the log)");
         printf("| definitely lost | %s |\n", lost[0] ? lost : "-");
         printf("| indirectly lost | %s |\n", indirect[0] ? indirect : "-");
         printf("| possibly lost | %s |\n", possible[0] ? possible : "-");
-        if (getenv("BENCH_KEEP"))
+        bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (getenv("BENCH_KEEP") || !clean)
                 fprintf(stderr, "bench-daemon: valgrind's log: %s\n", log);
         else
                 (void)unlink(log);
-        return 0;
+        /* the one verdict of the bench: memory errors and lost blocks are bugs */
+        return clean ? 0 : die(-EIO, "memcheck found errors or leaks, or memgovd failed");
+}
+
+static int bench_actuate_mode(void)
+{
+        int r = bench_actuate(arg.memgovd, arg.tmpdir, arg.fixtures, arg.small ? 30 : 300);
+
+        return r < 0 ? die(r, "actuate") : 0;
 }
 
 /* ---- main ---- */
@@ -652,7 +669,8 @@ static void help(void)
 {
         printf("Usage: bench-daemon --memgovd PATH [OPTIONS] [MODE...]\n"
                "\n"
-               "Modes: cpu memory latency callgrind soak memcheck (default: cpu memory latency)\n"
+               "Modes: cpu memory latency actuate callgrind soak memcheck (default: cpu memory "
+               "latency)\n"
                "\n"
                "  --memgovd PATH       the memgovd binary to measure\n"
                "  --fixtures DIR       kernel files to copy (default tests/fixtures/kernel-6.1)\n"
@@ -660,6 +678,7 @@ static void help(void)
                "  --small              a quick run of each mode (CTest)\n"
                "  --cpu-seconds N      wall time of each CPU measurement (default 60)\n"
                "  --soak-seconds N     (default 600)\n"
+               "  --soak-interval-ms N the soak's sample interval (default 1000)\n"
                "  --memcheck-seconds N (default 120)\n"
                "  --window-seconds N   forecast window of the bench policy (default 300)\n");
 }
@@ -673,6 +692,7 @@ int main(int argc, char **argv)
                 ARG_SMALL,
                 ARG_CPU_SECONDS,
                 ARG_SOAK_SECONDS,
+                ARG_SOAK_INTERVAL_MS,
                 ARG_MEMCHECK_SECONDS,
                 ARG_WINDOW_SECONDS,
         };
@@ -683,6 +703,7 @@ int main(int argc, char **argv)
                 {"small", no_argument, NULL, ARG_SMALL},
                 {"cpu-seconds", required_argument, NULL, ARG_CPU_SECONDS},
                 {"soak-seconds", required_argument, NULL, ARG_SOAK_SECONDS},
+                {"soak-interval-ms", required_argument, NULL, ARG_SOAK_INTERVAL_MS},
                 {"memcheck-seconds", required_argument, NULL, ARG_MEMCHECK_SECONDS},
                 {"window-seconds", required_argument, NULL, ARG_WINDOW_SECONDS},
                 {"help", no_argument, NULL, 'h'},
@@ -692,9 +713,13 @@ int main(int argc, char **argv)
                 const char *name;
                 int (*fn)(void);
         } modes[] = {
-                {"cpu", bench_cpu},         {"memory", bench_memory},
-                {"latency", bench_latency}, {"callgrind", bench_callgrind},
-                {"soak", bench_soak},       {"memcheck", bench_memcheck},
+                {"cpu", bench_cpu},
+                {"memory", bench_memory},
+                {"latency", bench_latency},
+                {"callgrind", bench_callgrind},
+                {"soak", bench_soak},
+                {"memcheck", bench_memcheck},
+                {"actuate", bench_actuate_mode},
         };
         static const char *const defaults[] = {"cpu", "memory", "latency"};
         const char *const *run;
@@ -723,6 +748,9 @@ int main(int argc, char **argv)
                         break;
                 case ARG_SOAK_SECONDS:
                         arg.soak_seconds = (unsigned)atoi(optarg);
+                        break;
+                case ARG_SOAK_INTERVAL_MS:
+                        arg.soak_interval_ms = (unsigned)atoi(optarg);
                         break;
                 case ARG_MEMCHECK_SECONDS:
                         arg.memcheck_seconds = (unsigned)atoi(optarg);
