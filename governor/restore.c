@@ -244,8 +244,7 @@ static int get_u64(struct json_object *v, uint64_t *ret)
         return 0;
 }
 
-/* Parse a record's text; -EBADMSG when it is not one. */
-static int record_from_json(const char *text, struct restore_record *ret)
+int restore_record_parse(const char *text, struct restore_record *ret)
 {
         struct restore_record r = {};
         struct json_object *o = json_tokener_parse(text), *v;
@@ -296,7 +295,7 @@ static int load_at(int dfd, const char *name, struct restore_record *ret)
                 return -EBADMSG;
         if (n < 0)
                 return (int)n;
-        return record_from_json(buf, ret);
+        return restore_record_parse(buf, ret);
 }
 
 int restore_load(const char *state_dir, const char *relpath, struct restore_record *ret)

@@ -41,6 +41,12 @@ struct restore_record {
 void restore_record_clear(struct restore_record *r);
 
 /*
+ * Parse a record's text (NUL-terminated, as read from its file): 0 with *ret filled (the
+ * caller clears it), -EBADMSG when it is not a valid record (*ret untouched), -ENOMEM.
+ */
+int restore_record_parse(const char *text, struct restore_record *ret);
+
+/*
  * The record's file name for relpath: every byte outside [A-Za-z0-9_.@:+-], '%', and a
  * leading '.', as %XX, '/' included, then ".json"; names that would be too long end in a
  * hash instead. Returns 0 with *ret malloc'ed, -EINVAL for an empty relpath, -ENOMEM.
