@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "memgov/decide.h"
+#include "memgov/forecast.h"
 #include "memgov/govern.h"
 #include "memgov/macro.h"
 #include "memgov/policy.h"
@@ -687,6 +689,114 @@ static void test_govern_level_escalation(void **state)
         assert_int_equal(govern_level(LEVEL_OK, LEVEL_WARN, false, &in, NULL), LEVEL_OK);
 }
 
+/*
+ * The whole pure chain (forecast → decide → govern, as memgovd and replay run it) over a
+ * leak that the service then gets rid of. The simulated kernel holds memory.current at
+ * memory.high while the demand is above it, counting memory.events high. Once decide's
+ * level is back to ok, memory.high must return to its original value ("max") within a
+ * bounded time: the forecast window (the ETA needs a settled fit), then a few raise steps
+ * at min_interval apart.
+ */
+struct chain {
+        struct policy *p;
+        struct forecast_state fs;
+        struct decide_state ds;
+        struct govern_state gs;
+        uint64_t high, ev_high;
+        enum level level;
+        uint64_t n_lowered;
+};
+
+static void chain_step(struct chain *c, uint64_t t_usec, uint64_t demand)
+{
+        uint64_t current = MIN(demand, c->high);
+        if (demand > c->high)
+                c->ev_high += 50;
+        struct sample s = {
+                .t_usec = t_usec,
+                .current_bytes = current,
+                .max_bytes = L,
+                .high_bytes = c->high,
+                .limit_bytes = L,
+                .anon_bytes = current,
+                .events = {.high = c->ev_high},
+                .has = SAMPLE_HAS_HIGH | SAMPLE_HAS_ANON | SAMPLE_HAS_EVENTS,
+        };
+        struct forecast f;
+        struct decision d;
+        struct govern_intent in;
+
+        forecast_update(&c->fs, &s, &f);
+        decide_update(&c->ds, c->p, &f, &d);
+        govern_update(&c->gs, c->p, &s, &d, &in);
+        c->level = govern_level(d.level, c->level, false, &in, NULL);
+        if (in.set) {
+                if (in.high_bytes < c->high)
+                        c->n_lowered++;
+                c->high = in.high_bytes;
+        }
+}
+
+/*
+ * 10 min flat at 300M, a leak of rate MiB/s for leak_s, then the demand settles at after
+ * (the leak fixed and freed, or only stopped). Returns how long after decide's level was
+ * back at ok memory.high was its original again (seconds), asserting it was lowered first.
+ */
+static uint64_t chain_leak_then_recover(uint64_t rate, uint64_t leak_s, uint64_t after)
+{
+        const char *json = "{\"cgroup\": \"app.service\", \"sample_interval\": \"1s\", "
+                           "\"forecast\": {\"window\": \"5m\"}, \"memory_high\": "
+                           "{\"mode\": \"guard\", \"budget\": \"2m\", \"min_interval\": "
+                           "\"10s\"}}";
+        struct diag diag = {};
+        struct chain c = {.high = CGROUP_LIMIT_MAX, .level = LEVEL_OK};
+        uint64_t t = 0, worst = LEVEL_OK, ok_at = 0, back_at = 0;
+
+        assert_int_equal(policy_load_buffer("leak.json", json, strlen(json), &diag, &c.p), 0);
+        forecast_init(&c.fs, c.p);
+        decide_init(&c.ds);
+        govern_init(&c.gs);
+
+        for (; t < 600; t++)
+                chain_step(&c, t * S, 300 * MiB);
+        for (uint64_t k = 0; k < leak_s; k++, t++) {
+                chain_step(&c, t * S, 300 * MiB + k * rate * MiB);
+                worst = MAX(worst, (uint64_t)c.level);
+        }
+        assert_true(c.n_lowered >= 1);
+        assert_true(c.high < L);
+        assert_true(worst >= LEVEL_DEGRADE);
+
+        for (uint64_t end = t + 3600; t < end && !back_at; t++) {
+                chain_step(&c, t * S, after);
+                if (c.level != LEVEL_OK)
+                        ok_at = 0;
+                else if (!ok_at)
+                        ok_at = t;
+                if (ok_at && c.high == CGROUP_LIMIT_MAX)
+                        back_at = t;
+        }
+        assert_true(ok_at > 0);
+        assert_true(back_at > 0);
+        assert_int_equal(c.high, CGROUP_LIMIT_MAX);
+        assert_false(c.gs.touched);
+        policy_free(c.p);
+        return back_at - ok_at;
+}
+
+static void test_govern_chain_leak_then_recover_gives_back(void **state)
+{
+        (void)state;
+        /*
+         * Bounded: the forecast window (300 s, for the fit to show the growth gone) plus a
+         * few raise steps min_interval (10 s) apart; 10 minutes is well beyond both.
+         */
+        /* 1 MiB/s toward 900M of 1G, then freed: back to 300M */
+        assert_true(chain_leak_then_recover(1, 600, 300 * MiB) <= 600);
+        /* 3 MiB/s for 100 s, then it only stops: 600M stays in use */
+        assert_true(chain_leak_then_recover(3, 100, 600 * MiB) <= 600);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -706,6 +816,7 @@ int main(void)
                 cmocka_unit_test(test_govern_reclaim_page_cache),
                 cmocka_unit_test(test_govern_cause_names),
                 cmocka_unit_test(test_govern_level_escalation),
+                cmocka_unit_test(test_govern_chain_leak_then_recover_gives_back),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
