@@ -22,8 +22,10 @@
 
 size_t instance_ring_capacity(const struct policy *p)
 {
-        uint64_t n = p->sample_interval_usec > 0 ? p->forecast_window_usec / p->sample_interval_usec
-                                                 : INSTANCE_RING_MAX;
+        uint64_t span = MAX(p->forecast_window_usec, (uint64_t)INSTANCE_RING_LOOKBACK_USEC);
+        uint64_t n = p->sample_interval_usec > 0
+                             ? (span + p->sample_interval_usec - 1) / p->sample_interval_usec
+                             : INSTANCE_RING_MAX;
         return (size_t)MIN(MAX(n, (uint64_t)INSTANCE_RING_MIN), (uint64_t)INSTANCE_RING_MAX);
 }
 

@@ -34,8 +34,17 @@ struct daemon;
 #define INSTANCE_PSI_STALL_USEC  (150 * USEC_PER_MSEC)
 #define INSTANCE_PSI_WINDOW_USEC (1 * USEC_PER_SEC)
 
-/* Bound of the sample ring: forecast window / sample interval, at most this. */
-#define INSTANCE_RING_MAX 4096
+/*
+ * The sample ring spans the forecast window, and at least this much: the status API, the
+ * incident bundles and the ETA's confirmation look back that far, whatever the window.
+ */
+#define INSTANCE_RING_LOOKBACK_USEC (15 * USEC_PER_MINUTE)
+/*
+ * Bound of the sample ring: the look-back at the fastest sample interval the policy allows
+ * (100ms), about 3.3 MiB per instance then. A window longer than the look-back is covered
+ * only up to this many samples.
+ */
+#define INSTANCE_RING_MAX 9000
 #define INSTANCE_RING_MIN 2
 
 /*
@@ -81,8 +90,8 @@ struct instance {
 
         /*
          * The recent good samples, oldest first from ring[ring_head]; preallocated with
-         * ring_cap = forecast window / sample interval (INSTANCE_RING_MIN..MAX). The
-         * incident bundle writes them out; read with instance_ring_get().
+         * ring_cap = instance_ring_capacity(). The incident bundle writes them out;
+         * read with instance_ring_get().
          */
         struct sample *ring;
         size_t ring_cap, ring_len, ring_head;
@@ -227,5 +236,8 @@ const char *instance_event_message_id(enum event e);
 size_t instance_ring_size(const struct instance *i);
 const struct sample *instance_ring_get(const struct instance *i, size_t k);
 
-/* The ring capacity for a policy: forecast window / sample interval, clamped. Pure. */
+/*
+ * The ring capacity for a policy: MAX(forecast window, INSTANCE_RING_LOOKBACK_USEC) / sample
+ * interval, rounded up, within INSTANCE_RING_MIN..INSTANCE_RING_MAX. Pure.
+ */
 size_t instance_ring_capacity(const struct policy *p);

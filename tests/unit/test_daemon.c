@@ -519,9 +519,10 @@ static void test_instance_ring_keeps_newest(void **state)
 
         make_dir(t, "svc");
         make_cgroup(t, "svc/a", "1\n");
+        /* ten hours of hourly samples: a ring of ten (tests/unit/test_instance.c sizes it) */
         write_policy(t, "a.json",
-                     "{\"cgroup\": \"svc/*\", \"sample_interval\": \"1s\", "
-                     "\"forecast\": {\"window\": \"10s\"}}\n");
+                     "{\"cgroup\": \"svc/*\", \"sample_interval\": \"1h\", "
+                     "\"forecast\": {\"window\": \"10h\"}}\n");
         start(t);
 
         struct instance *i = daemon_get_instance(t->d, "svc/a");
