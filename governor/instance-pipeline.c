@@ -168,6 +168,11 @@ static void log_event(const struct instance *i, const struct instance_event *ev,
                 log_struct(prio, fields, "%s: %s recovered (was %s): %s", svc, i->relpath,
                            level_to_string(ev->previous_level), words);
                 break;
+        case EVENT_LIVELOCK:
+                /* govern's reason names the livelock itself ("livelock: memory.current …"). */
+                log_struct(prio, fields, "%s: %s: %s", svc, i->relpath,
+                           ev->detail ?: "livelock: stalled at memory.high");
+                break;
         case EVENT_OOM_KILL:
                 log_struct(prio, fields, "%s: %s: the kernel OOM-killed %s at level %s", svc,
                            i->relpath, ev->detail ?: "a process", level_to_string(ev->level));

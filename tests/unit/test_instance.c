@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One instance seen from the daemon's edge: how long its sample ring looks back. A daemon
- * runs over a temporary cgroup tree (one cgroup, a policy, a config pointing every
- * directory into the tree).
+ * One instance seen from the daemon's edge: how long its sample ring looks back and what
+ * its event lines say. A daemon runs over a temporary cgroup tree (one cgroup, a policy, a
+ * config pointing every directory into the tree); stderr is caught in a file to read the
+ * log lines as a user would.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -202,11 +203,72 @@ static void test_instance_ring_preallocated(void **state)
         assert_non_null(i->ring);
 }
 
+/* Read what the daemon logs on stderr while fn runs. */
+static char *catch_stderr(struct tree *t, void (*fn)(struct tree *t))
+{
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof(path), "%s/stderr", t->root);
+        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        fflush(stderr);
+        int saved = dup(STDERR_FILENO);
+        assert_true(saved >= 0);
+        assert_true(dup2(fd, STDERR_FILENO) >= 0);
+        enum log_target target = log_get_target();
+        log_set_target(LOG_TARGET_STDERR);
+
+        fn(t);
+
+        fflush(stderr);
+        log_set_target(target);
+        assert_true(dup2(saved, STDERR_FILENO) >= 0);
+        close(saved);
+        char *buf = calloc(1, 65536);
+        assert_non_null(buf);
+        ssize_t n = pread(fd, buf, 65535, 0);
+        assert_true(n >= 0);
+        close(fd);
+        return buf;
+}
+
+static void raise_livelock(struct tree *t)
+{
+        struct instance *i = daemon_get_instance(t->d, "svc/a");
+        assert_non_null(i);
+        /* the reason govern.c gives a livelock step, as the pipeline passes it on */
+        instance_raise_event(t->d, i,
+                             &(struct instance_event){
+                                     .type = EVENT_LIVELOCK,
+                                     .level = LEVEL_CRITICAL,
+                                     .previous_level = LEVEL_OK,
+                                     .reason_name = "livelock",
+                                     .detail = "livelock: memory.current 100.0M at memory.high "
+                                               "100.0M with PSI full avg10 80.0% >= 60.0%; "
+                                               "raised to 110.0M",
+                             });
+}
+
+/* The livelock line says "livelock:" once, then govern's words. */
+static void test_instance_livelock_line_prefixed_once(void **state)
+{
+        struct tree *t = *state;
+
+        start(t);
+        char *out = catch_stderr(t, raise_livelock);
+        const char *line = strstr(out, "svc/a: livelock: memory.current 100.0M");
+        if (!line || strstr(out, "livelock: livelock"))
+                fail_msg("the livelock line reads: %s", out);
+        assert_non_null(strstr(line, "raised to 110.0M"));
+        free(out);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_instance_ring_capacity_covers_lookback),
                 cmocka_unit_test_setup_teardown(test_instance_ring_preallocated, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_instance_livelock_line_prefixed_once, setup,
+                                                teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
