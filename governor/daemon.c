@@ -322,16 +322,27 @@ static void notify_configure(struct daemon *d)
  */
 static void effects_start(struct daemon *d)
 {
-        int r = actuate_bus_open(d->event, &d->bus);
+        sd_bus *bus = NULL;
+        int r = actuate_bus_open(d->event, &bus);
         if (r == -EHOSTDOWN)
                 log_debug("systemd does not run here: memory.high is written through cgroupfs");
         else if (r < 0)
                 log_warning_errno(r, "cannot reach the systemd manager: %m; memory.high is written "
                                      "through cgroupfs, and policies with \"backend\": \"systemd\" "
                                      "will not change it");
-        r = actuator_new(d->event, d->bus, d->config.state_dir, d->dry_run, &d->actuator);
-        if (r < 0)
+        r = actuator_new(d->event, bus, d->config.state_dir, d->dry_run, &d->actuator);
+        if (r < 0) {
+                sd_bus_flush_close_unref(bus);
                 log_error_errno(r, "cannot set up memory.high changes: %m; none will be made");
+        } else {
+                /*
+                 * The actuator holds the only reference, and reopens the connection when
+                 * systemd closes it (daemon-reexec on an upgrade): every user asks
+                 * actuator_bus() for the bus of the moment, never a copy kept from here.
+                 */
+                sd_bus_unref(bus);
+                d->actuator->reconnect = true;
+        }
 
         r = http_client_new(d->event, &d->http);
         if (r < 0) {
@@ -590,8 +601,12 @@ struct daemon *daemon_free(struct daemon *d)
         /* The targets are gone (their bus calls cancelled): every record goes back now. */
         if (d->started)
                 restore_records(d, "exit");
+        if (d->actuator && d->actuator->bus) {
+                /* What was sent goes out before the connection closes. */
+                (void)sd_bus_flush(d->actuator->bus);
+                sd_bus_close(d->actuator->bus);
+        }
         d->actuator = actuator_free(d->actuator);
-        d->bus = sd_bus_flush_close_unref(d->bus);
         sd_event_source_disable_unref(d->rescan_defer);
         sd_event_source_disable_unref(d->rescan_timer);
         sd_event_source_disable_unref(d->status_timer);

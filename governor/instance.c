@@ -355,7 +355,8 @@ void instance_give_back(struct instance *i)
         if (!i->govern.touched || d->dry_run || !d->config.state_dir)
                 return;
         /* A systemd record waits for the manager's reply: rare (a reload, a cgroup gone). */
-        struct restore_env env = {.cgfs = d->cgfs, .bus = d->bus};
+        struct restore_env env = {.cgfs = d->cgfs,
+                                  .bus = d->actuator ? actuator_bus(d->actuator) : NULL};
         /* restore_one() says what it did; a record it could not apply stays for later. */
         (void)restore_one(d->config.state_dir, i->relpath, &env, NULL);
 }

@@ -90,12 +90,12 @@ struct daemon {
         struct http_client *http;
         struct notify *notify;
         /*
-         * memory.high: the systemd manager (NULL: not reachable, cgroupfs only) and the
-         * actuator every instance's target writes through; records in
+         * memory.high: the actuator every instance's target writes through; it holds the
+         * connection to the systemd manager (actuator_bus(): NULL when not reachable,
+         * cgroupfs only) and reopens it when systemd closed it. Records in
          * <state_dir>/restore. Leftover records are restored first thing in
          * daemon_start(), all records again in daemon_free().
          */
-        sd_bus *bus;
         struct actuator *actuator;
         /* /metrics and the status API (governor/daemon-export.c); NULL: not listening. */
         struct server *server;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One instance seen from the daemon's edge: how long its sample ring looks back and what
- * its event lines say. A daemon runs over a temporary cgroup tree (one cgroup, a policy, a
- * config pointing every directory into the tree); stderr is caught in a file to read the
- * log lines as a user would.
+ * One instance seen from the daemon's edge: how long its sample ring looks back, what its
+ * event lines say, and that memory.high changes reach systemd through the actuator's
+ * connection of the moment. A daemon runs over a temporary cgroup tree (one cgroup, a
+ * policy, a config pointing every directory into the tree); stderr is caught in a file to
+ * read the log lines as a user would.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -262,6 +263,19 @@ static void test_instance_livelock_line_prefixed_once(void **state)
         free(out);
 }
 
+/*
+ * The daemon's actuator reopens the systemd connection when systemd closed it
+ * (daemon-reexec): memory.high changes and give-backs ask actuator_bus() for it.
+ */
+static void test_instance_actuator_reconnects(void **state)
+{
+        struct tree *t = *state;
+
+        start(t);
+        assert_non_null(t->d->actuator);
+        assert_true(t->d->actuator->reconnect);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -269,6 +283,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_instance_ring_preallocated, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_instance_livelock_line_prefixed_once, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_instance_actuator_reconnects, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
