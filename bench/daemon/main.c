@@ -5,7 +5,7 @@
  *
  *   cpu        CPU (utime + stime) over a fixed wall time, 10 / 100 / 1,000 cgroups at 1 Hz
  *   memory     RSS and anonymous memory with 1 / 100 / 1,000 instances, after the start and
- *              once the sample rings are full (one forecast window later)
+ *              once the sample rings are full (max(window, 15 min) later)
  *   latency    memory.events change → sample taken (inotify) → decision (an oom_kill event
  *              in the log), p50 / p99 over many events at random phases of the timer
  *   callgrind  instructions inside instance_sample() per sample (valgrind, repeatable)
@@ -41,6 +41,8 @@
 #define BENCH_MAX_BYTES      UINT64_C(209715200)
 #define LATENCY_EVENTS       200
 #define LATENCY_EVENTS_SMALL 10
+/* The ring spans the forecast window and at least INSTANCE_RING_LOOKBACK_USEC (15 min). */
+#define RING_LOOKBACK_S 900
 
 static struct {
         const char *memgovd;
@@ -52,11 +54,11 @@ static struct {
         unsigned soak_interval_ms; /* the soak's sample interval: faster than life, to age it */
         unsigned memcheck_seconds;
         unsigned callgrind_seconds;
-        unsigned window_s; /* the forecast window of the bench policy: rings fill in it */
+        unsigned window_s; /* the forecast window of the bench policy */
 } arg = {
         .fixtures = MEMGOV_SOURCE_DIR "/tests/fixtures/kernel-6.1",
         .cpu_seconds = 60,
-        .soak_seconds = 600,
+        .soak_seconds = 1200, /* past the 15 min the rings take to fill */
         .soak_interval_ms = 1000,
         .memcheck_seconds = 120,
         .callgrind_seconds = 30,
@@ -104,6 +106,12 @@ static int start_on_tree(unsigned n, unsigned interval_ms, unsigned usage_permil
                 return die(r, "memgovd did not send READY=1");
         }
         return 0;
+}
+
+/* Seconds until the sample rings are full: they span max(window, the look-back). */
+static unsigned ring_fill_s(void)
+{
+        return arg.small ? arg.window_s : MAX(arg.window_s, RING_LOOKBACK_S);
 }
 
 static void anchors(void)
@@ -178,7 +186,7 @@ static int bench_memory(void)
         size_t n = arg.small ? 2 : ELEMENTSOF(sizes), started = 0;
         int r = 0;
 
-        /* All at once: memory does not care, and the rings take a whole window to fill. */
+        /* All at once: memory does not care, and the rings take 15 minutes to fill. */
         for (; started < n; started++) {
                 r = start_on_tree(sizes[started], 1000, 500, NULL, NULL, false, NULL, &t[started],
                                   &d[started]);
@@ -189,7 +197,7 @@ static int bench_memory(void)
                 bench_sleep_usec(5 * USEC_PER_SEC);
                 for (size_t k = 0; k < n && r >= 0; k++)
                         r = bench_proc_mem(d[k].pid, &start[k]);
-                bench_sleep_usec((uint64_t)(arg.window_s + 5) * USEC_PER_SEC);
+                bench_sleep_usec((uint64_t)(ring_fill_s() + 5) * USEC_PER_SEC);
                 for (size_t k = 0; k < n && r >= 0; k++)
                         r = bench_proc_mem(d[k].pid, &full[k]);
         }
@@ -207,7 +215,8 @@ static int bench_memory(void)
                 char when[64];
 
                 print_mem_row(sizes[k], "5 s after READY", &start[k]);
-                snprintf(when, sizeof(when), "after one window (%u s): rings full", arg.window_s);
+                snprintf(when, sizeof(when), "%u s later%s", ring_fill_s(),
+                         arg.small ? "" : ": rings full");
                 print_mem_row(sizes[k], when, &full[k]);
         }
         printf("\nGoal: anonymous memory ≤ 2 MiB at 100 instances.\n");
@@ -561,9 +570,9 @@ static int bench_soak(void)
                        series->elapsed[k], series->mem[k].rss_kib, series->mem[k].rss_anon_kib,
                        series->mem[k].anon_kib, series->mem[k].heap_kib,
                        (double)series->cpu_usec[k] / 1e6);
-        /* after the rings have filled (one window), memory must not grow */
+        /* after the rings have filled, memory must not grow */
         unsigned first = 0;
-        while (first + 1 < series->n && series->elapsed[first] < arg.window_s + 30)
+        while (first + 1 < series->n && series->elapsed[first] < ring_fill_s() + 30)
                 first++;
         if (series->n > 0)
                 printf("\nAnonymous memory from %u s (rings full) to %u s: %+" PRId64 " KiB.\n",
@@ -677,7 +686,7 @@ static void help(void)
                "  --tmpdir DIR         where the temporary trees go (default $TMPDIR or /tmp)\n"
                "  --small              a quick run of each mode (CTest)\n"
                "  --cpu-seconds N      wall time of each CPU measurement (default 60)\n"
-               "  --soak-seconds N     (default 600)\n"
+               "  --soak-seconds N     (default 1200)\n"
                "  --soak-interval-ms N the soak's sample interval (default 1000)\n"
                "  --memcheck-seconds N (default 120)\n"
                "  --window-seconds N   forecast window of the bench policy (default 300)\n");
