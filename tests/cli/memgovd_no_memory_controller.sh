@@ -2,7 +2,9 @@
 # memgovd on trees it cannot govern: a cgroup root without the memory controller, a
 # directory that is no cgroup2 tree, a machine without a cgroup2 mount, and this host's own
 # cgroup2 mount when it lacks memory (hybrid hosts). Each gives exit 1 and a message that
-# says what is wrong and what to do. It only reads the host's cgroups, never writes them.
+# says what is wrong and what to do. It only reads the host's cgroups, never writes them,
+# and every memgovd here keeps its state and its socket in a private temporary directory,
+# never the host's /var/lib/memgov or /run/memgov.
 # A tree with the memory controller, by contrast, starts and stops cleanly on SIGTERM.
 set -u
 
@@ -31,7 +33,7 @@ expect_exit1() {
                 shift
         done
         shift
-        "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+        "$bin" "${private[@]}" "$@" >"$tmp/out" 2>"$tmp/err"
         rc=$?
         [ "$rc" -eq 1 ] || fail "$name: exit $rc, expected 1"
         for p in "${patterns[@]}"; do
@@ -44,6 +46,10 @@ expect_exit1() {
 }
 
 mkdir -p "$tmp/policies" "$tmp/proc" "$tmp/nomem" "$tmp/notcg" "$tmp/mem"
+# State and runtime (the socket) of every memgovd run below: private, gone at the end.
+mkdir -m 700 "$tmp/state" "$tmp/run"
+printf '{"runtime_dir": "%s/run"}\n' "$tmp" >"$tmp/memgovd.json"
+private=(--config "$tmp/memgovd.json" --state-dir "$tmp/state")
 echo "MemTotal:        8388608 kB" >"$tmp/proc/meminfo"
 echo "cpu io pids" >"$tmp/nomem/cgroup.controllers"
 echo "cpu memory pids" >"$tmp/mem/cgroup.controllers"
@@ -91,8 +97,8 @@ else
 fi
 
 # The control: with memory listed, memgovd starts, and exits 0 on SIGTERM.
-"$bin" --cgroup-root "$tmp/mem" --proc-root "$tmp/proc" --policy-dir "$tmp/policies" \
-        >"$tmp/out" 2>"$tmp/err" &
+"$bin" "${private[@]}" --cgroup-root "$tmp/mem" --proc-root "$tmp/proc" \
+        --policy-dir "$tmp/policies" >"$tmp/out" 2>"$tmp/err" &
 daemon_pid=$!
 for _ in $(seq 100); do
         grep -q "governing 0 cgroups under $tmp/mem" "$tmp/err" && break
@@ -107,6 +113,9 @@ daemon_pid=
         fail "memory tree: exit $rc after SIGTERM, expected 0"
         cat "$tmp/err"
 }
+# It listened and kept its state where it was told, not in the host's directories.
+grep -qF "$tmp/run/memgovd.sock" "$tmp/err" || fail "memory tree: no socket under $tmp/run"
+[ -d "$tmp/state" ] || fail "memory tree: state dir $tmp/state is gone"
 
 [ $failed -eq 0 ] && echo "ok"
 exit $failed
