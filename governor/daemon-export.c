@@ -7,6 +7,7 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -132,6 +133,83 @@ static void write_pressure(struct promtext *p, const struct daemon *d, bool full
         }
 }
 
+/* The kernel's avg10 of memory.pressure, as a ratio: the sample has it as percent. */
+static void write_pressure_avg10(struct promtext *p, const struct daemon *d, bool full)
+{
+        metrics_family(p,
+                       full ? METRIC_PRESSURE_FULL_AVG10_RATIO : METRIC_PRESSURE_SOME_AVG10_RATIO);
+        for (size_t k = 0; k < d->n_instances; k++) {
+                const struct instance *i = d->instances[k];
+                unsigned has =
+                        SAMPLE_HAS_PSI_AVG | (full ? SAMPLE_HAS_PSI_FULL : SAMPLE_HAS_PSI_SOME);
+                if (!i->has_last || (i->last.has & has) != has)
+                        continue;
+                double pct =
+                        full ? i->last.pressure.full.avg10_pct : i->last.pressure.some.avg10_pct;
+                promtext_sample(p, PROMTEXT_LABELS(SC(i)), pct / 100.0);
+        }
+}
+
+/*
+ * The runtime figures the service's page gave at the last poll, one family at a time; an
+ * instance whose figures went stale (signals_evaluate()) shows none rather than old ones.
+ */
+static const struct runtime_figures *fresh_runtime(const struct instance *i, uint64_t now)
+{
+        struct signals_verdict v;
+
+        if (!i->runtime)
+                return NULL;
+        const struct signals_state *st = signals_poller_state(i->runtime);
+        if (!st->has_last)
+                return NULL;
+        signals_evaluate(st, &i->policy->runtime, now, &v);
+        return v.fresh ? &st->last : NULL;
+}
+
+static void write_runtime(struct promtext *p, const struct daemon *d, uint64_t now)
+{
+        static const struct {
+                enum metric_id id;
+                unsigned has;
+                size_t offset;
+        } fig[] = {
+                {METRIC_RUNTIME_GOROUTINES, RUNTIME_HAS_GOROUTINES,
+                 offsetof(struct runtime_figures, goroutines)},
+                {METRIC_RUNTIME_HEAP_INUSE_BYTES, RUNTIME_HAS_HEAP_INUSE,
+                 offsetof(struct runtime_figures, heap_inuse_bytes)},
+                {METRIC_RUNTIME_HEAP_ALLOC_BYTES, RUNTIME_HAS_HEAP_ALLOC,
+                 offsetof(struct runtime_figures, heap_alloc_bytes)},
+                {METRIC_RUNTIME_SYS_BYTES, RUNTIME_HAS_SYS,
+                 offsetof(struct runtime_figures, sys_bytes)},
+                {METRIC_RUNTIME_GC_CYCLES_TOTAL, RUNTIME_HAS_NUM_GC,
+                 offsetof(struct runtime_figures, num_gc)},
+        };
+
+        for (size_t j = 0; j < ELEMENTSOF(fig); j++) {
+                metrics_family(p, fig[j].id);
+                for (size_t k = 0; k < d->n_instances; k++) {
+                        const struct instance *i = d->instances[k];
+                        const struct runtime_figures *f = fresh_runtime(i, now);
+                        uint64_t v;
+                        if (!f || !(f->has & fig[j].has))
+                                continue;
+                        memcpy(&v, (const char *)f + fig[j].offset, sizeof(v));
+                        promtext_sample_u64(p, PROMTEXT_LABELS(SC(i)), v);
+                }
+        }
+        metrics_family(p, METRIC_RUNTIME_POLLS_TOTAL);
+        for (size_t k = 0; k < d->n_instances; k++) {
+                const struct instance *i = d->instances[k];
+                if (!i->runtime)
+                        continue;
+                promtext_sample_u64(p, PROMTEXT_LABELS(SC(i), {"result", "ok"}),
+                                    signals_poller_n_ok(i->runtime));
+                promtext_sample_u64(p, PROMTEXT_LABELS(SC(i), {"result", "failed"}),
+                                    signals_poller_n_failed(i->runtime));
+        }
+}
+
 static void write_memory_events(struct promtext *p, const struct daemon *d)
 {
         metrics_family(p, METRIC_MEMORY_EVENTS_TOTAL);
@@ -227,6 +305,8 @@ static int handle_metrics(void *userdata, FILE *out)
         write_memory_events(&p, d);
         write_pressure(&p, d, false);
         write_pressure(&p, d, true);
+        write_pressure_avg10(&p, d, false);
+        write_pressure_avg10(&p, d, true);
         write_eta(&p, d, METRIC_FORECAST_ETA_SECONDS, 0);
         write_eta(&p, d, METRIC_FORECAST_ETA_LOWER_SECONDS, 1);
         write_eta(&p, d, METRIC_FORECAST_ETA_UPPER_SECONDS, 2);
@@ -241,6 +321,7 @@ static int handle_metrics(void *userdata, FILE *out)
         write_per_instance_u64(&p, d, METRIC_SAMPLES_TOTAL, get_samples);
         write_events(&p, d);
         daemon_write_capture_metrics(d, &p);
+        write_runtime(&p, d, loop_now(d));
         write_webhook_deliveries(&p, d);
         return promtext_finish(&p);
 }

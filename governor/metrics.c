@@ -38,6 +38,16 @@ static const struct metric_def metric_defs[_METRIC_MAX] = {
                                                 PROMTEXT_COUNTER, SC,
                                                 "Time all tasks stalled on memory "
                                                 "(memory.pressure full total)."},
+        [METRIC_PRESSURE_SOME_AVG10_RATIO] = {"memgov_pressure_some_avg10_ratio", PROMTEXT_GAUGE,
+                                              SC,
+                                              "Share of the last 10 s in which some tasks "
+                                              "stalled on memory (memory.pressure some avg10 "
+                                              "/ 100)."},
+        [METRIC_PRESSURE_FULL_AVG10_RATIO] = {"memgov_pressure_full_avg10_ratio", PROMTEXT_GAUGE,
+                                              SC,
+                                              "Share of the last 10 s in which all tasks "
+                                              "stalled on memory (memory.pressure full avg10 "
+                                              "/ 100)."},
         [METRIC_FORECAST_ETA_SECONDS] = {"memgov_forecast_eta_seconds", PROMTEXT_GAUGE, SC,
                                          "Forecast time until the cgroup reaches its limit; "
                                          "absent when no OOM is in sight."},
@@ -64,6 +74,25 @@ static const struct metric_def metric_defs[_METRIC_MAX] = {
                                            SC ",kind,result",
                                            "Profile captures and collector runs, by kind and "
                                            "result."},
+        [METRIC_RUNTIME_GOROUTINES] = {"memgov_runtime_goroutines", PROMTEXT_GAUGE, SC,
+                                       "Goroutines of the service, as its runtime page said at "
+                                       "the last poll; absent when stale."},
+        [METRIC_RUNTIME_HEAP_INUSE_BYTES] = {"memgov_runtime_heap_inuse_bytes", PROMTEXT_GAUGE, SC,
+                                             "Go heap in use (HeapInuse) at the last poll; absent "
+                                             "when stale."},
+        [METRIC_RUNTIME_HEAP_ALLOC_BYTES] = {"memgov_runtime_heap_alloc_bytes", PROMTEXT_GAUGE, SC,
+                                             "Go heap allocated (HeapAlloc) at the last poll; "
+                                             "absent when stale."},
+        [METRIC_RUNTIME_SYS_BYTES] = {"memgov_runtime_sys_bytes", PROMTEXT_GAUGE, SC,
+                                      "Memory the Go runtime got from the OS (Sys) at the last "
+                                      "poll; absent when stale."},
+        [METRIC_RUNTIME_GC_CYCLES_TOTAL] = {"memgov_runtime_gc_cycles_total", PROMTEXT_COUNTER, SC,
+                                            "Completed GC cycles of the service (NumGC) at the "
+                                            "last poll; absent when stale."},
+        [METRIC_RUNTIME_POLLS_TOTAL] = {"memgov_runtime_polls_total", PROMTEXT_COUNTER,
+                                        SC ",result",
+                                        "Polls of the service's runtime page, by result (ok, "
+                                        "failed)."},
         [METRIC_WEBHOOK_DELIVERIES_TOTAL] = {"memgov_webhook_deliveries_total", PROMTEXT_COUNTER,
                                              "service,result",
                                              "Webhook messages by outcome (delivered, failed, "

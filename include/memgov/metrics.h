@@ -31,6 +31,8 @@ enum metric_id {
         METRIC_MEMORY_EVENTS_TOTAL, /* {service, cgroup, event}: the kernel's memory.events */
         METRIC_PRESSURE_SOME_SECONDS_TOTAL,
         METRIC_PRESSURE_FULL_SECONDS_TOTAL,
+        METRIC_PRESSURE_SOME_AVG10_RATIO, /* the kernel's avg10 of memory.pressure, 0..1 */
+        METRIC_PRESSURE_FULL_AVG10_RATIO,
         METRIC_FORECAST_ETA_SECONDS,       /* absent when no OOM is in sight */
         METRIC_FORECAST_ETA_LOWER_SECONDS, /* absent when no OOM is in sight */
         METRIC_FORECAST_ETA_UPPER_SECONDS, /* absent when no OOM is in sight */
@@ -39,6 +41,13 @@ enum metric_id {
         METRIC_SAMPLES_TOTAL,
         METRIC_EVENTS_TOTAL,           /* {service, cgroup, event}: memgov's events (level.h) */
         METRIC_PROFILE_CAPTURES_TOTAL, /* {service, cgroup, kind, result} */
+        /* The service's runtime figures (policy .runtime), while they are fresh. */
+        METRIC_RUNTIME_GOROUTINES,
+        METRIC_RUNTIME_HEAP_INUSE_BYTES,
+        METRIC_RUNTIME_HEAP_ALLOC_BYTES,
+        METRIC_RUNTIME_SYS_BYTES,
+        METRIC_RUNTIME_GC_CYCLES_TOTAL,
+        METRIC_RUNTIME_POLLS_TOTAL, /* {service, cgroup, result="ok"|"failed"} */
         /* Each service with webhooks: {service, result} (webhook_result_to_string()). */
         METRIC_WEBHOOK_DELIVERIES_TOTAL,
         _METRIC_MAX,

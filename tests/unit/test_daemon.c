@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <ftw.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
@@ -1000,6 +1001,14 @@ static void test_export_metrics_show_the_cgroup_files(void **state)
                                          "cgroup=\"svc/a\",event=\"high\"}") == 7);
         assert_true(metric_value(c.body, "memgov_pressure_some_seconds_total" SVC_A) == 2.5);
         assert_true(metric_value(c.body, "memgov_pressure_full_seconds_total" SVC_A) == 1);
+        /* The kernel's avg10 as sampled, in percent there and as a ratio here. */
+        assert_true(fabs(metric_value(c.body, "memgov_pressure_some_avg10_ratio" SVC_A) - 0.015) <
+                    1e-9);
+        assert_true(metric_value(c.body, "memgov_pressure_full_avg10_ratio" SVC_A) == 0);
+        /* No runtime section in this policy: no runtime series at all. */
+        assert_false(has_series(c.body, "memgov_runtime_goroutines" SVC_A));
+        assert_false(has_series(c.body, "memgov_runtime_polls_total{service=\"checkout\","
+                                        "cgroup=\"svc/a\",result=\"ok\"}"));
         assert_true(metric_value(c.body, "memgov_level" SVC_A) == 0);
         assert_true(metric_value(c.body, "memgov_samples_total" SVC_A) == 1);
         assert_true(metric_value(c.body, "memgov_events_total{service=\"checkout\","
@@ -1254,6 +1263,22 @@ static void test_runtime_goroutines_enter_level(void **state)
         assert_int_equal(i->reason, DECIDE_REASON_GOROUTINES);
         assert_true(i->runtime_verdict.over_max);
         assert_int_equal(i->runtime_verdict.goroutines, 5000);
+
+        /* What the service's page said is what /metrics says, while it is fresh. */
+        struct call c;
+        call(t, "GET", "/metrics", &c);
+        assert_int_equal(c.status, 200);
+        assert_true(metric_value(c.body, "memgov_runtime_goroutines" SVC_A) == 5000);
+        assert_true(metric_value(c.body, "memgov_runtime_heap_inuse_bytes" SVC_A) == 1048576);
+        assert_true(metric_value(c.body, "memgov_runtime_heap_alloc_bytes" SVC_A) == 1000000);
+        assert_true(metric_value(c.body, "memgov_runtime_sys_bytes" SVC_A) == 8388608);
+        assert_true(metric_value(c.body, "memgov_runtime_gc_cycles_total" SVC_A) == 3);
+        assert_true(metric_value(c.body, "memgov_runtime_polls_total{service=\"checkout\","
+                                         "cgroup=\"svc/a\",result=\"ok\"}") >= 1);
+        assert_true(metric_value(c.body, "memgov_runtime_polls_total{service=\"checkout\","
+                                         "cgroup=\"svc/a\",result=\"failed\"}") == 0);
+        assert_non_null(strstr(c.body, "# TYPE memgov_runtime_gc_cycles_total counter\n"));
+        free(c.body);
         t->d = daemon_free(t->d); /* the poller goes with its instance, request and all */
         ls_stop(&srv);
         assert_true(srv.n_requests >= 1);
