@@ -370,6 +370,15 @@ static void fill_status_instance(const struct daemon *d, const struct instance *
                         .event = i->last_event,
                         .age_usec = now >= i->last_event_usec ? now - i->last_event_usec : 0,
                 };
+        if (i->last_delivery_event != _EVENT_INVALID)
+                v->last_delivery = (struct status_delivery){
+                        .event = i->last_delivery_event,
+                        .endpoint = i->last_delivery_endpoint,
+                        .result = webhook_result_to_string(i->last_delivery_result),
+                        .http_status = i->last_delivery_http_status,
+                        .attempts = i->last_delivery_attempts,
+                        .age_usec = now >= i->last_delivery_usec ? now - i->last_delivery_usec : 0,
+                };
         daemon_fill_capture_status(d, i, now, v);
 }
 

@@ -68,3 +68,9 @@ void daemon_capture_stop(struct daemon *d);
  */
 void daemon_record_event(struct daemon *d, struct instance *i, const struct instance_event *ev,
                          uint64_t t_usec, bool webhook_queued);
+
+/*
+ * notify's delivery callback (userdata: the daemon): the outcome becomes the instance's
+ * last_delivery (status) and a "webhook" entry of its incident log.
+ */
+void daemon_on_delivery(const struct notify_delivery *dl, void *userdata);

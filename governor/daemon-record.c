@@ -95,3 +95,39 @@ void daemon_record_event(struct daemon *d, struct instance *i, const struct inst
             (ev->type == EVENT_CRITICAL && ev->previous_level < LEVEL_CRITICAL))
                 write_bundle(d, i, ev->type, t_usec);
 }
+
+/*
+ * What became of a webhook (notify's delivery callback): the instance's status shows it as
+ * last_delivery, and its incident log has it next to the "queued" entry, so that a bundle
+ * says whether the service was told, not only that memgov tried.
+ */
+void daemon_on_delivery(const struct notify_delivery *dl, void *userdata)
+{
+        struct daemon *d = userdata;
+        struct instance *i = daemon_get_instance(d, dl->cgroup);
+        const char *result = webhook_result_to_string(dl->result);
+        uint64_t now = 0;
+        int r;
+
+        /* The cgroup went, or another service governs it now: nobody to tell. */
+        if (!i || strcmp(i->policy->service, dl->service) != 0 || !result)
+                return;
+        (void)sd_event_now(d->event, CLOCK_MONOTONIC, &now);
+
+        char *endpoint = strdup(dl->url);
+        if (endpoint) {
+                free(i->last_delivery_endpoint);
+                i->last_delivery_endpoint = endpoint;
+        }
+        i->last_delivery_event = dl->event;
+        i->last_delivery_result = dl->result;
+        i->last_delivery_http_status = dl->http_status;
+        i->last_delivery_attempts = dl->attempts;
+        i->last_delivery_usec = now;
+
+        r = incident_log_webhook(
+                &i->incident, now, i->level, event_to_string(dl->event), dl->url, result,
+                dl->result != WEBHOOK_DELIVERED && dl->result != WEBHOOK_SUPERSEDED);
+        if (r < 0)
+                log_debug("%s: %s: incident log: %s", i->policy->service, i->relpath, strerror(-r));
+}

@@ -354,6 +354,7 @@ static void effects_start(struct daemon *d)
                 log_error_errno(r, "cannot set up the webhooks: %m; none will be sent");
                 return;
         }
+        notify_set_delivery_callback(d->notify, daemon_on_delivery, d);
         notify_configure(d);
 }
 

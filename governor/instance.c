@@ -320,6 +320,7 @@ int instance_new(struct daemon *d, const struct policy *p, const char *relpath, 
         i->eta_usec = USEC_INFINITY;
         i->level_since_usec = now_usec;
         i->last_event = _EVENT_INVALID;
+        i->last_delivery_event = _EVENT_INVALID;
         forecast_init(&i->forecast, p);
         decide_init(&i->decide);
         govern_init(&i->govern);
@@ -373,6 +374,7 @@ struct instance *instance_free(struct instance *i)
         capture_pair_clear(&i->capture_pair);
         incident_log_clear(&i->incident);
         free(i->last_capture_dir);
+        free(i->last_delivery_endpoint);
         closep(&i->dir_fd);
         free(i->ring);
         free(i->relpath);

@@ -34,6 +34,8 @@ struct notify {
         struct webhook_rng rng;
         uint64_t id_nonce;
         uint64_t id_counter;
+        notify_delivery_fn on_delivery;
+        void *on_delivery_userdata;
 };
 
 static uint64_t now_monotonic(const struct notify *n)
@@ -102,11 +104,34 @@ static void endpoint_arm(struct notify_endpoint *ep)
                 log_error_errno(r, "webhook %s: cannot arm the retry timer: %m", ep->url);
 }
 
+static void report(struct notify_endpoint *ep, const char *cgroup, const char *id, enum event event,
+                   enum webhook_result result, long http_status, unsigned attempts)
+{
+        struct notify *n = ep->notify;
+
+        if (!n->on_delivery)
+                return;
+        n->on_delivery(
+                &(struct notify_delivery){
+                        .service = ep->service,
+                        .cgroup = cgroup,
+                        .url = ep->url,
+                        .id = id,
+                        .event = event,
+                        .result = result,
+                        .http_status = http_status,
+                        .attempts = attempts,
+                },
+                n->on_delivery_userdata);
+}
+
 static void endpoint_settled(struct notify_endpoint *ep, struct webhook_message *m,
                              const struct webhook_attempt *a, const char *error_text)
 {
         enum webhook_result result = _WEBHOOK_RESULT_INVALID;
         _cleanup_free_ char *id = strdup(m->id);
+        _cleanup_free_ char *cgroup = strdup(m->instance ?: "");
+        enum event type = m->type;
         const char *event = event_to_string(m->type);
         unsigned attempts = m->attempts;
         char what[128];
@@ -150,6 +175,9 @@ static void endpoint_settled(struct notify_endpoint *ep, struct webhook_message 
                            event, id ? id : "?", attempts, what);
                 break;
         }
+        /* Last: the callback may queue events on this endpoint. */
+        if (id && cgroup)
+                report(ep, cgroup, id, type, result, a->status > 0 ? a->status : 0, attempts);
 }
 
 static void on_http_done(struct http_request *req _unused_, struct http_result *result,
@@ -512,12 +540,21 @@ int notify_event(struct notify *n, const struct notify_event *ev)
                 if (r < 0) {
                         log_debug("webhook %s is disabled (410 Gone): %s %s not sent", ep->url,
                                   event_to_string(ev->type), id);
+                        report(ep, ev->cgroup, id, ev->type, WEBHOOK_DISABLED, 0, 0);
                         continue;
                 }
                 queued++;
                 endpoint_kick(ep);
         }
         return queued;
+}
+
+void notify_set_delivery_callback(struct notify *n, notify_delivery_fn cb, void *userdata)
+{
+        if (!n)
+                return;
+        n->on_delivery = cb;
+        n->on_delivery_userdata = userdata;
 }
 
 size_t notify_get_n_endpoints(const struct notify *n)

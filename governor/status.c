@@ -35,7 +35,9 @@ void status_instance_init(struct status_instance *i)
                 .memory_high_set_bytes = STATUS_NONE,
                 .last_event = {.event = _EVENT_INVALID, .age_usec = STATUS_NONE},
                 .last_capture = {.age_usec = STATUS_NONE},
-                .last_delivery = {.event = _EVENT_INVALID, .age_usec = STATUS_NONE},
+                .last_delivery = {.event = _EVENT_INVALID,
+                                  .attempts = STATUS_NONE,
+                                  .age_usec = STATUS_NONE},
         };
 }
 
@@ -194,10 +196,14 @@ static void put_instance(FILE *out, const struct status_instance *i)
                 fputs("{", out);
                 put_key(out, "event", true);
                 put_string(out, event_to_string(i->last_delivery.event));
+                put_key(out, "endpoint", false);
+                put_string(out, i->last_delivery.endpoint);
                 put_key(out, "result", false);
                 put_string(out, i->last_delivery.result);
                 put_key(out, "http_status", false);
                 fprintf(out, "%ld", i->last_delivery.http_status);
+                put_key(out, "attempts", false);
+                put_u64(out, i->last_delivery.attempts);
                 put_key(out, "age_s", false);
                 put_seconds(out, i->last_delivery.age_usec);
                 fputs("}", out);
@@ -460,7 +466,9 @@ static void read_instance(struct reader *r, struct json_object *o, size_t k,
                 uint64_t st;
 
                 i->last_delivery.event = read_event(r, m, path);
+                read_string(r, m, path, "endpoint", false, &i->last_delivery.endpoint);
                 read_string(r, m, path, "result", false, &i->last_delivery.result);
+                read_u64(r, m, path, "attempts", &i->last_delivery.attempts);
                 read_u64(r, m, path, "http_status", &st);
                 i->last_delivery.http_status = st == STATUS_NONE || st > 999 ? 0 : (long)st;
                 read_seconds(r, m, path, "age_s", &i->last_delivery.age_usec);
@@ -600,6 +608,7 @@ static void instance_clear(struct status_instance *i)
         free((char *)i->last_capture.kind);
         free((char *)i->last_capture.result);
         free((char *)i->last_capture.path);
+        free((char *)i->last_delivery.endpoint);
         free((char *)i->last_delivery.result);
 }
 

@@ -27,6 +27,7 @@
 #include "memgov/policy.h"
 #include "memgov/sample.h"
 #include "memgov/signals.h"
+#include "memgov/webhook.h"
 
 struct daemon;
 
@@ -152,6 +153,17 @@ struct instance {
          * bounded; written with the ring as an incident bundle at an OOM kill or critical.
          */
         struct incident_log incident;
+
+        /*
+         * The latest webhook outcome for this cgroup (notify's delivery callback, in
+         * governor/daemon-record.c), for status: last_delivery_event _EVENT_INVALID: none.
+         */
+        enum event last_delivery_event;
+        enum webhook_result last_delivery_result;
+        long last_delivery_http_status;
+        unsigned last_delivery_attempts;
+        char *last_delivery_endpoint;
+        uint64_t last_delivery_usec;
 
         /* Events raised (memgov_events_total) and the latest one, for status. */
         uint64_t n_events[_EVENT_MAX];

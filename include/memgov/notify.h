@@ -91,6 +91,34 @@ struct notify_event {
  */
 int notify_event(struct notify *n, const struct notify_event *ev);
 
+/*
+ * What finally became of one message at one endpoint, as notify knows it: a 2xx answer
+ * (delivered), a deadline or an answer that retrying cannot change (failed), 410 Gone or
+ * an endpoint that was disabled already when it was queued (disabled), or replaced while in
+ * flight by a newer level event of the same cgroup (superseded). Everything is borrowed for
+ * the callback's duration. Messages dropped from a full queue, superseded while waiting or
+ * expired before their first attempt are counted (notify_get_endpoint_stats()) but not
+ * reported one by one.
+ */
+struct notify_delivery {
+        const char *service; /* the endpoint's service */
+        const char *cgroup;  /* the instance the event was about */
+        const char *url;     /* the endpoint */
+        const char *id;      /* the webhook-id */
+        enum event event;
+        enum webhook_result result;
+        long http_status;  /* of the last attempt; 0 when no answer came (or none was made) */
+        unsigned attempts; /* HTTP attempts made for this message */
+};
+
+typedef void (*notify_delivery_fn)(const struct notify_delivery *dl, void *userdata);
+
+/*
+ * Call cb (NULL: nobody) on the loop with each outcome above. cb must not free the
+ * notifier or change its policies; it may queue new events.
+ */
+void notify_set_delivery_callback(struct notify *n, notify_delivery_fn cb, void *userdata);
+
 /* Counters of one endpoint, for metrics and status. The strings are the notifier's. */
 struct notify_endpoint_stats {
         const char *service;

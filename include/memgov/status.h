@@ -56,12 +56,14 @@ struct status_capture {
         uint64_t age_usec;
 };
 
-/* The most recent webhook delivery outcome. */
+/* The most recent webhook delivery outcome (what became of the message, not its queueing). */
 struct status_delivery {
-        enum event event;   /* what was sent; _EVENT_INVALID: none yet (null) */
-        const char *result; /* webhook_result_to_string() */
-        long http_status;   /* of the last attempt; 0 when no response came */
-        uint64_t age_usec;
+        enum event event;     /* what was sent; _EVENT_INVALID: none yet (null) */
+        const char *endpoint; /* the receiver's URL; NULL: unknown */
+        const char *result;   /* webhook_result_to_string() */
+        long http_status;     /* of the last attempt; 0 when no response came */
+        uint64_t attempts;    /* HTTP attempts made for it; STATUS_NONE: unknown */
+        uint64_t age_usec;    /* since the outcome was known */
 };
 
 struct status_instance {

@@ -1071,6 +1071,97 @@ static void test_export_status_and_reload(void **state)
         free(c.body);
 }
 
+/*
+ * A delivered webhook shows in the status API as the instance's last_delivery (event,
+ * endpoint, outcome, HTTP status, attempts) and in its incident log as "delivered" after
+ * "queued"; a failed one (400, not retried) replaces it as "failed".
+ */
+static void test_export_status_shows_the_delivery_outcome(void **state)
+{
+        struct tree *t = *state;
+        static const struct ls_response script[] = {{.status = 204}, {.status = 400}};
+        char hooks[PATH_MAX * 2], url[128];
+        struct status_doc *doc = NULL;
+        enum level seen[16];
+        size_t n_seen = 0;
+        struct ls_server srv;
+        struct call c;
+
+        assert_int_equal(ls_start(&srv, script, ELEMENTSOF(script)), 0);
+        snprintf(url, sizeof(url), "%s/memgov", srv.url);
+        snprintf(hooks, sizeof(hooks), "[{\"url\": \"%s\", \"events\": [\"warn\", \"degrade\"]}]",
+                 url);
+        make_growth_cgroup(t);
+        write_growth_policy(t, hooks);
+        start(t);
+
+        call(t, "GET", "/v1/status", &c);
+        assert_int_equal(status_parse_json(c.body, c.body_size, &doc, NULL), 0);
+        assert_int_equal(doc->instances[0].last_delivery.event, _EVENT_INVALID);
+        doc = status_doc_free(doc);
+        free(c.body);
+
+        assert_true(grow_until(t, 10 << 20, 3 << 19, LEVEL_WARN, seen, &n_seen, NULL));
+        assert_true(run_until(t->d, webhook_delivered, NULL));
+        call(t, "GET", "/v1/status", &c);
+        assert_int_equal(c.status, 200);
+        assert_int_equal(status_parse_json(c.body, c.body_size, &doc, NULL), 0);
+        const struct status_delivery *dl = &doc->instances[0].last_delivery;
+        assert_int_equal(dl->event, EVENT_WARN);
+        assert_string_equal(dl->endpoint, url);
+        assert_string_equal(dl->result, "delivered");
+        assert_int_equal(dl->http_status, 204);
+        assert_int_equal(dl->attempts, 1);
+        assert_true(dl->age_usec < 10 * USEC_PER_SEC);
+        doc = status_doc_free(doc);
+        free(c.body);
+
+        /* The incident log: queued when raised, delivered when the 204 came. */
+        struct instance *i = daemon_get_instance(t->d, "svc/a");
+        const struct incident_event *queued = NULL, *outcome = NULL;
+        for (size_t k = 0; k < incident_log_size(&i->incident); k++) {
+                const struct incident_event *e = incident_log_get(&i->incident, k);
+                if (e->action != INCIDENT_WEBHOOK || strcmp(e->event, "warn") != 0)
+                        continue;
+                if (strcmp(e->reason, "queued") == 0)
+                        queued = e;
+                else
+                        outcome = e;
+        }
+        assert_non_null(queued);
+        assert_non_null(outcome);
+        assert_true(outcome->t_usec >= queued->t_usec);
+        assert_string_equal(outcome->reason, "delivered");
+        assert_string_equal(outcome->detail, url);
+        assert_false(outcome->failed);
+
+        /* Degrade: the receiver answers 400, which no retry can change. */
+        assert_true(grow_until(t, 60 << 20, 3 << 19, LEVEL_DEGRADE, seen, &n_seen, NULL));
+        for (int k = 0; k < 500 && ls_n_requests(&srv) < 2; k++)
+                assert_true(sd_event_run(t->d->event, 20 * USEC_PER_MSEC) >= 0);
+        assert_int_equal(ls_n_requests(&srv), 2);
+        i = daemon_get_instance(t->d, "svc/a");
+        for (int k = 0; k < 100 && i->last_delivery_event != EVENT_DEGRADE; k++)
+                assert_true(sd_event_run(t->d->event, 20 * USEC_PER_MSEC) >= 0);
+        call(t, "GET", "/v1/status", &c);
+        assert_int_equal(status_parse_json(c.body, c.body_size, &doc, NULL), 0);
+        dl = &doc->instances[0].last_delivery;
+        assert_int_equal(dl->event, EVENT_DEGRADE);
+        assert_string_equal(dl->result, "failed");
+        assert_int_equal(dl->http_status, 400);
+        assert_int_equal(dl->attempts, 1);
+        doc = status_doc_free(doc);
+        free(c.body);
+        const struct incident_event *last =
+                incident_log_get(&i->incident, incident_log_size(&i->incident) - 1);
+        assert_int_equal(last->action, INCIDENT_WEBHOOK);
+        assert_string_equal(last->event, "degrade");
+        assert_string_equal(last->reason, "failed");
+        assert_true(last->failed);
+        ls_stop(&srv);
+        ls_free(&srv);
+}
+
 /* ---- captures ---- */
 
 static char *read_fixture(const char *name)
@@ -1315,6 +1406,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_export_metrics_show_the_cgroup_files, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_export_status_and_reload, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_export_status_shows_the_delivery_outcome,
+                                                setup, teardown),
                 cmocka_unit_test_setup_teardown(test_capture_at_warn_then_on_demand_diff, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_runtime_goroutines_enter_level, setup,

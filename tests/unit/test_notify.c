@@ -323,6 +323,96 @@ static void test_notify_410_disables_until_reload(void **state)
         ls_free(&s);
 }
 
+/* What the delivery callback saw, copied (the strings are borrowed for the call only). */
+struct seen_delivery {
+        size_t n;
+        char cgroup[64], url[64], service[16];
+        enum event event;
+        enum webhook_result result;
+        long http_status;
+        unsigned attempts;
+};
+
+static void on_delivery(const struct notify_delivery *dl, void *userdata)
+{
+        struct seen_delivery *seen = userdata;
+
+        seen->n++;
+        snprintf(seen->cgroup, sizeof(seen->cgroup), "%s", dl->cgroup);
+        snprintf(seen->url, sizeof(seen->url), "%s", dl->url);
+        snprintf(seen->service, sizeof(seen->service), "%s", dl->service);
+        assert_non_null(dl->id);
+        assert_true(strncmp(dl->id, "msg_", 4) == 0);
+        seen->event = dl->event;
+        seen->result = dl->result;
+        seen->http_status = dl->http_status;
+        seen->attempts = dl->attempts;
+}
+
+/*
+ * The callback hears the final outcome of each message, not its queueing nor its retries:
+ * delivered after a 500 and a 204 (2 attempts), failed on a 400, disabled on a 410, and
+ * disabled at once for what is queued to a disabled endpoint (no attempt).
+ */
+static void test_notify_delivery_callback_reports_outcomes(void **state)
+{
+        struct fixture *f = *state;
+        static const struct ls_response script[] = {
+                {.status = 500}, {.status = 204}, {.status = 400}, {.status = 410}};
+        struct seen_delivery seen = {0};
+        struct ls_server s;
+
+        assert_int_equal(ls_start(&s, script, ELEMENTSOF(script)), 0);
+        configure(f, 0, "svc", s.url, f->secret_path, ALL_LEVEL_EVENTS, 2 * USEC_PER_SEC,
+                  20 * USEC_PER_SEC);
+        assert_int_equal(apply(f, 1, NULL), 0);
+        notify_set_delivery_callback(f->notify, on_delivery, &seen);
+
+        assert_int_equal(send_event(f, "svc", EVENT_CRITICAL, LEVEL_CRITICAL), 1);
+        assert_int_equal(seen.n, 0); /* queued is no outcome */
+        assert_int_equal(run_until_finished(f, s.url, 1), 0);
+        assert_int_equal(seen.n, 1); /* the 500 was retried, not reported */
+        assert_string_equal(seen.service, "svc");
+        assert_string_equal(seen.cgroup, "svc.slice");
+        assert_string_equal(seen.url, s.url);
+        assert_int_equal(seen.event, EVENT_CRITICAL);
+        assert_int_equal(seen.result, WEBHOOK_DELIVERED);
+        assert_int_equal(seen.http_status, 204);
+        assert_int_equal(seen.attempts, 2);
+
+        assert_int_equal(send_event(f, "svc", EVENT_WARN, LEVEL_WARN), 1);
+        assert_int_equal(run_until_finished(f, s.url, 2), 0);
+        assert_int_equal(seen.n, 2);
+        assert_int_equal(seen.event, EVENT_WARN);
+        assert_int_equal(seen.result, WEBHOOK_FAILED);
+        assert_int_equal(seen.http_status, 400);
+        assert_int_equal(seen.attempts, 1);
+
+        assert_int_equal(send_event(f, "svc", EVENT_DEGRADE, LEVEL_DEGRADE), 1);
+        assert_int_equal(run_until_finished(f, s.url, 3), 0);
+        assert_int_equal(seen.n, 3);
+        assert_int_equal(seen.event, EVENT_DEGRADE);
+        assert_int_equal(seen.result, WEBHOOK_DISABLED);
+        assert_int_equal(seen.http_status, 410);
+        assert_int_equal(seen.attempts, 1);
+
+        assert_int_equal(send_event(f, "svc", EVENT_RECOVERED, LEVEL_OK), 0);
+        assert_int_equal(seen.n, 4);
+        assert_int_equal(seen.event, EVENT_RECOVERED);
+        assert_int_equal(seen.result, WEBHOOK_DISABLED);
+        assert_int_equal(seen.http_status, 0);
+        assert_int_equal(seen.attempts, 0);
+
+        /* Unset: outcomes are counted as before, nobody is called. */
+        notify_set_delivery_callback(f->notify, NULL, NULL);
+        assert_int_equal(send_event(f, "svc", EVENT_WARN, LEVEL_WARN), 0);
+        assert_int_equal(seen.n, 4);
+        assert_int_equal(stats_of(f, s.url).results[WEBHOOK_DISABLED], 3);
+        ls_stop(&s);
+        assert_int_equal(s.n_requests, 4);
+        ls_free(&s);
+}
+
 static void test_notify_slow_receiver_gives_up_at_deadline_others_unaffected(void **state)
 {
         struct fixture *f = *state;
@@ -553,6 +643,8 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_notify_410_disables_until_reload, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_notify_delivery_callback_reports_outcomes,
+                                                setup, teardown),
                 cmocka_unit_test_setup_teardown(
                         test_notify_slow_receiver_gives_up_at_deadline_others_unaffected, setup,
                         teardown),

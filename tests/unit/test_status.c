@@ -70,8 +70,10 @@ static struct status_instance busy_instance(void)
         };
         i.last_delivery = (struct status_delivery){
                 .event = EVENT_WARN,
+                .endpoint = "http://127.0.0.1:8080/memgov",
                 .result = "delivered",
                 .http_status = 204,
+                .attempts = 2,
                 .age_usec = 129 * USEC_PER_SEC,
         };
         return i;
@@ -168,6 +170,8 @@ static void test_status_round_trip_keeps_every_field(void **state _unused_)
         assert_int_equal(a->last_delivery.event, EVENT_WARN);
         assert_string_equal(a->last_delivery.result, "delivered");
         assert_int_equal(a->last_delivery.http_status, 204);
+        assert_string_equal(a->last_delivery.endpoint, "http://127.0.0.1:8080/memgov");
+        assert_int_equal(a->last_delivery.attempts, 2);
         assert_true(a->last_delivery.age_usec == 129 * USEC_PER_SEC);
 
         /* Unknowns stay unknown: null in JSON, STATUS_NONE / NAN / NULL after parsing. */
