@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "dumps-internal.h"
+#include "memgov/fsutil.h"
 #include "memgov/log.h"
 
 /* ---- completing a dump -------------------------------------------------------------- */
@@ -250,9 +251,8 @@ int dump_commit(struct dump *d, uint64_t realtime_usec)
                 return log_warning_errno(r, "%s: cannot write the manifest of dump %s: %m",
                                          d->service, d->name);
         r = dumps_fsync_dirfd(d->fd);
-        if (r >= 0 &&
-            renameat2(d->service_fd, d->tmp_name, d->service_fd, d->name, RENAME_NOREPLACE) < 0)
-                r = negative_errno();
+        if (r >= 0)
+                r = fs_rename_noreplace(d->service_fd, d->tmp_name, d->service_fd, d->name);
         if (r >= 0)
                 r = dumps_fsync_dirfd(d->service_fd);
         if (r < 0)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "memgov/actuate.h"
+#include "memgov/fsutil.h"
 #include "memgov/log.h"
 #include "memgov/restore.h"
 
@@ -186,16 +187,10 @@ int restore_save(const char *state_dir, const struct restore_record *r)
         }
 
         /* Never over an existing record: it holds the older, true original. */
-        if (renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) < 0) {
-                k = negative_errno();
-                if (k == -EINVAL || k == -ENOSYS) /* a filesystem without NOREPLACE */
-                        k = faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0
-                                    ? -EEXIST
-                                    : (renameat(dfd, tmp, dfd, name) < 0 ? negative_errno() : 0);
-                if (k < 0) {
-                        (void)unlinkat(dfd, tmp, 0);
-                        return k == -EEXIST ? 0 : k;
-                }
+        k = fs_rename_noreplace(dfd, tmp, dfd, name);
+        if (k < 0) {
+                (void)unlinkat(dfd, tmp, 0);
+                return k == -EEXIST ? 0 : k;
         }
         if (fsync(dfd) < 0)
                 return negative_errno();

@@ -30,8 +30,13 @@
 #define DUMPS_DEFAULT_MAX_COUNT         20
 #define DUMPS_DEFAULT_MAX_BYTES         ((uint64_t)1 << 30)
 #define DUMPS_DEFAULT_MAX_AGE_USEC      (7 * 24 * USEC_PER_HOUR)
-#define DUMPS_DEFAULT_MIN_FREE_BYTES    ((uint64_t)512 << 20)
-#define DUMPS_DEFAULT_MIN_FREE_PERMILLE 50
+/*
+ * The free-space floor: the larger of 64 MiB and 1% of the filesystem. Small enough that a
+ * small disk with room for a few profiles takes them, large enough that the machine keeps
+ * room to work (1 GiB on a 100 GiB disk).
+ */
+#define DUMPS_DEFAULT_MIN_FREE_BYTES    ((uint64_t)64 << 20)
+#define DUMPS_DEFAULT_MIN_FREE_PERMILLE 10
 
 /* Longest service name and event accepted in a dump's path. */
 #define DUMPS_SERVICE_MAX 128

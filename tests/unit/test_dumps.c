@@ -518,6 +518,36 @@ static void test_free_space_floor(void **state)
         free(names);
 }
 
+/*
+ * The default floor, the larger of 64 MiB and 1% of the filesystem: a small disk with room
+ * for a capture takes it; a large one keeps 1%.
+ */
+static void test_default_free_space_floor(void **state)
+{
+        struct fixture *f = *state;
+        struct dump_store *s = open_store(f, NULL);
+        struct fake_fs fs = {.total = (uint64_t)2 << 30, .avail = (uint64_t)300 << 20};
+        struct dump *d = NULL;
+        uint64_t room = 0, floor = 0;
+
+        dump_store_set_statvfs(s, fake_statvfs, &fs);
+        /* 2 GiB, 300 MiB of it free: 64 MiB kept, a capture of up to 236 MiB goes ahead */
+        assert_int_equal(dump_store_room(s, &room, &floor), 0);
+        assert_int_equal(floor, (uint64_t)64 << 20);
+        assert_int_equal(room, (uint64_t)236 << 20);
+        assert_int_equal(dump_begin(s, "svc", "warn", T0, (uint64_t)100 << 20, &d), 0);
+        d = dump_free(d);
+        assert_int_equal(dump_begin(s, "svc", "warn", T0, (uint64_t)237 << 20, &d), -ENOSPC);
+        assert_null(d);
+
+        /* 100 GiB: 1% (1 GiB) is kept */
+        fs.total = (uint64_t)100 << 30;
+        fs.avail = (uint64_t)3 << 30;
+        assert_int_equal(dump_store_room(s, &room, &floor), 0);
+        assert_int_equal(floor, (uint64_t)1 << 30);
+        assert_int_equal(room, fs.avail - floor);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -530,6 +560,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_retention_by_bytes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_retention_by_age, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_free_space_floor, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_default_free_space_floor, setup, teardown),
         };
 
         log_set_max_level(LOG_ERR);
