@@ -27,9 +27,9 @@
 
 #include "memgov/macro.h"
 
-#define DUMPS_DEFAULT_MAX_COUNT         20
-#define DUMPS_DEFAULT_MAX_BYTES         ((uint64_t)1 << 30)
-#define DUMPS_DEFAULT_MAX_AGE_USEC      (7 * 24 * USEC_PER_HOUR)
+#define DUMPS_DEFAULT_MAX_COUNT    20
+#define DUMPS_DEFAULT_MAX_BYTES    ((uint64_t)1 << 30)
+#define DUMPS_DEFAULT_MAX_AGE_USEC (7 * 24 * USEC_PER_HOUR)
 /*
  * The free-space floor: the larger of 64 MiB and 1% of the filesystem. Small enough that a
  * small disk with room for a few profiles takes them, large enough that the machine keeps
