@@ -575,8 +575,9 @@ static int bench_soak(void)
         while (first + 1 < series->n && series->elapsed[first] < ring_fill_s() + 30)
                 first++;
         if (series->n > 0)
-                printf("\nAnonymous memory from %u s (rings full) to %u s: %+" PRId64 " KiB.\n",
-                       series->elapsed[first], series->elapsed[series->n - 1],
+                printf("\nAnonymous memory from %u s%s to %u s: %+" PRId64 " KiB.\n",
+                       series->elapsed[first], arg.small ? "" : " (rings full)",
+                       series->elapsed[series->n - 1],
                        (int64_t)series->mem[series->n - 1].anon_kib -
                                (int64_t)series->mem[first].anon_kib);
         printf("memgovd after SIGTERM: %s %d.\n", WIFEXITED(status) ? "exit status" : "signal",
