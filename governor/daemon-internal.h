@@ -70,6 +70,13 @@ void daemon_record_event(struct daemon *d, struct instance *i, const struct inst
                          uint64_t t_usec, bool webhook_queued);
 
 /*
+ * Before the first sample of a new instance i: when a previous memgovd left an incident
+ * of the cgroup open (same service, same inode), an entry into critical within the
+ * policy's forecast window from now_usec continues it rather than writing a new bundle.
+ */
+void daemon_record_resume(struct daemon *d, struct instance *i, uint64_t now_usec);
+
+/*
  * notify's delivery callback (userdata: the daemon): the outcome becomes the instance's
  * last_delivery (status) and a "webhook" entry of its incident log.
  */

@@ -23,11 +23,55 @@ static uint64_t realtime_usec(void)
         return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
+void daemon_record_resume(struct daemon *d, struct instance *i, uint64_t now_usec)
+{
+        _cleanup_free_ char *bundle = NULL;
+
+        i->incident_resume_until_usec = 0;
+        if (!d->dumps || !d->config.state_dir)
+                return;
+        int r = incident_open_find(d->config.state_dir, i->policy->service, i->relpath, i->ino,
+                                   &bundle);
+        if (r < 0)
+                log_debug("%s: %s: cannot read its open incident: %s", i->policy->service,
+                          i->relpath, strerror(-r));
+        if (r <= 0)
+                return;
+        i->incident_resume_until_usec = now_usec + i->policy->forecast_window_usec;
+        log_debug("%s: %s: incident %s was open when memgovd stopped", i->policy->service,
+                  i->relpath, bundle);
+}
+
+/*
+ * Whether an entry into critical continues the incident a previous memgovd left open (see
+ * daemon_record_resume()): said once, and the next entry is a new episode.
+ */
+static bool incident_continues(struct daemon *d, struct instance *i, uint64_t t_usec)
+{
+        _cleanup_free_ char *bundle = NULL;
+        uint64_t until = i->incident_resume_until_usec;
+
+        i->incident_resume_until_usec = 0;
+        if (until == 0 || t_usec > until ||
+            incident_open_find(d->config.state_dir, i->policy->service, i->relpath, i->ino,
+                               &bundle) <= 0)
+                return false;
+        log_struct(
+                LOG_INFO,
+                LOG_FIELDS({"MEMGOV_SERVICE", i->policy->service}, {"MEMGOV_CGROUP", i->relpath}),
+                "%s: %s: the incident of %s continues in %s (memgovd restarted during it); "
+                "no new bundle",
+                i->policy->service, i->relpath, i->relpath, bundle);
+        return true;
+}
+
 static void write_bundle(struct daemon *d, struct instance *i, enum event e, uint64_t t_usec)
 {
         _cleanup_free_ char *dir = NULL;
 
         if (!d->dumps)
+                return;
+        if (e == EVENT_CRITICAL && incident_continues(d, i, t_usec))
                 return;
         struct incident_request req = {
                 .service = i->policy->service,
@@ -52,12 +96,24 @@ static void write_bundle(struct daemon *d, struct instance *i, enum event e, uin
                                             {"MEMGOV_CGROUP", i->relpath}),
                                  "%s: cannot write the incident bundle of %s: %m",
                                  i->policy->service, i->relpath);
-        else
+        else {
                 log_struct(LOG_INFO,
                            LOG_FIELDS({"MEMGOV_SERVICE", i->policy->service},
                                       {"MEMGOV_CGROUP", i->relpath}),
                            "%s: %s: incident bundle (%s) in %s", i->policy->service, i->relpath,
                            event_to_string(e), dir);
+                if (e == EVENT_CRITICAL && d->config.state_dir) {
+                        r = incident_open_save(d->config.state_dir, i->policy->service, i->relpath,
+                                               i->ino, dir);
+                        if (r < 0)
+                                log_warning_errno(r,
+                                                  "%s: %s: cannot note the open incident in "
+                                                  "%s/%s: %m; a restart during it writes a "
+                                                  "second bundle",
+                                                  i->policy->service, i->relpath,
+                                                  d->config.state_dir, INCIDENT_OPEN_SUBDIR);
+                }
+        }
 }
 
 void daemon_record_event(struct daemon *d, struct instance *i, const struct instance_event *ev,
@@ -91,6 +147,16 @@ void daemon_record_event(struct daemon *d, struct instance *i, const struct inst
         if (r < 0)
                 log_debug("%s: %s: incident log: %s", i->policy->service, i->relpath, strerror(-r));
 
+        if (ev->type == EVENT_RECOVERED) {
+                /* The episode is over: the next critical is a new incident. */
+                i->incident_resume_until_usec = 0;
+                if (d->config.state_dir) {
+                        r = incident_open_remove(d->config.state_dir, i->relpath);
+                        if (r < 0)
+                                log_debug("%s: %s: cannot remove its open incident: %s",
+                                          i->policy->service, i->relpath, strerror(-r));
+                }
+        }
         if (ev->type == EVENT_OOM_KILL ||
             (ev->type == EVENT_CRITICAL && ev->previous_level < LEVEL_CRITICAL))
                 write_bundle(d, i, ev->type, t_usec);

@@ -302,6 +302,7 @@ static struct instance *instance_create(struct daemon *d, const struct policy *p
         log_struct(LOG_INFO, LOG_FIELDS({"MEMGOV_SERVICE", p->service}, {"MEMGOV_CGROUP", relpath}),
                    "%s: governing %s (every %" PRIu64 "ms)", p->service, relpath,
                    p->sample_interval_usec / USEC_PER_MSEC);
+        daemon_record_resume(d, i, now_usec);
         if (instance_sample(i, now_usec) == -ENOENT) {
                 daemon_log_dropped(i, "is gone");
                 return instance_free(i);

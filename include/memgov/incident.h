@@ -227,3 +227,26 @@ struct incident_request {
  * name), -ENOSPC (the floor), -ENOMEM, -errno. Logs nothing: the caller says what failed.
  */
 int incident_write(struct dump_store *store, const struct incident_request *req, char **ret_dir);
+
+/*
+ * Incidents still open, across restarts: after a critical bundle memgovd leaves
+ * <state-dir>/incidents/<cgroup>.json ({"service","cgroup","inode","bundle"}, the file
+ * named as the restore records are) and removes it when the cgroup recovers. A memgovd
+ * started again in the middle of the episode (a crash, a SIGKILL, an upgrade) finds it and
+ * does not write a second bundle for the same episode.
+ */
+#define INCIDENT_OPEN_SUBDIR "incidents"
+
+/* Record bundle as the open incident of relpath (made at inode ino); replaces an older
+ * one. Written to a temporary name, fsync'ed and renamed. Returns 0 or -errno. */
+int incident_open_save(const char *state_dir, const char *service, const char *relpath,
+                       uint64_t ino, const char *bundle);
+
+/* Whether relpath has an open incident of service made at inode ino: 1 with *ret_bundle
+ * (malloc'ed; ret_bundle may be NULL), 0 when none or it does not match (another service,
+ * a cgroup made anew, an unreadable file), or -errno. */
+int incident_open_find(const char *state_dir, const char *service, const char *relpath,
+                       uint64_t ino, char **ret_bundle);
+
+/* Forget the open incident of relpath: 1 removed, 0 there was none, or -errno. */
+int incident_open_remove(const char *state_dir, const char *relpath);

@@ -153,6 +153,11 @@ struct instance {
          * bounded; written with the ring as an incident bundle at an OOM kill or critical.
          */
         struct incident_log incident;
+        /*
+         * Until when an entry into critical continues an incident a previous memgovd left
+         * open for this cgroup (<state-dir>/incidents): no second bundle then. 0: none.
+         */
+        uint64_t incident_resume_until_usec;
 
         /*
          * The latest webhook outcome for this cgroup (notify's delivery callback, in
