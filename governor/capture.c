@@ -193,13 +193,20 @@ static void http_next(struct capture *c)
                 int r;
 
                 r = dump_file_open(c->dump, j->file, j->file_kind, &c->request_file);
-                if (r >= 0) {
-                        o.output_fd = dump_file_fd(c->request_file);
-                        r = http_request_start(c->http, &o, on_http_done, c, &c->request);
-                        if (r >= 0)
-                                return;
-                        c->request_file = dump_file_abort(c->dump, c->request_file);
+                if (r < 0) {
+                        /* the dump directory's fault (full, read-only), not the endpoint's */
+                        c->n_failed++;
+                        log_warning_errno(r, "%s: cannot create %s in %s: %m", c->service, j->file,
+                                          dump_tmp_path(c->dump));
+                        (void)dump_add_error(c->dump, j->file, "cannot create the file: %s",
+                                             strerror(-r));
+                        continue;
                 }
+                o.output_fd = dump_file_fd(c->request_file);
+                r = http_request_start(c->http, &o, on_http_done, c, &c->request);
+                if (r >= 0)
+                        return;
+                c->request_file = dump_file_abort(c->dump, c->request_file);
                 c->n_failed++;
                 log_warning_errno(r, "%s: cannot request %s: %m", c->service, j->url);
                 (void)dump_add_error(c->dump, j->file, "cannot start the request: %s",

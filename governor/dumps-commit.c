@@ -245,18 +245,18 @@ int dump_commit(struct dump *d, uint64_t realtime_usec)
         r = adopt_foreign(d, d->fd, "", 0);
         if (r < 0)
                 return log_warning_errno(r, "%s: cannot list the files of dump %s: %m", d->service,
-                                         d->name);
+                                         d->tmp_path);
         r = write_manifest(d);
         if (r < 0)
                 return log_warning_errno(r, "%s: cannot write the manifest of dump %s: %m",
-                                         d->service, d->name);
+                                         d->service, d->tmp_path);
         r = dumps_fsync_dirfd(d->fd);
         if (r >= 0)
                 r = fs_rename_noreplace(d->service_fd, d->tmp_name, d->service_fd, d->name);
         if (r >= 0)
                 r = dumps_fsync_dirfd(d->service_fd);
         if (r < 0)
-                return log_warning_errno(r, "%s: cannot complete dump %s: %m", d->service, d->name);
+                return log_warning_errno(r, "%s: cannot complete dump %s: %m", d->service, d->path);
         d->committed = true;
 
         r = dump_store_prune(d->store, d->service, realtime_usec);
