@@ -6,6 +6,7 @@ MEMGOV_DEPS=(
         golang-go python3-jsonschema chromium
         clang valgrind
         qemu-system-x86 busybox-static linux-image-amd64 stress-ng
+        debhelper dpkg-dev
 )
 
 # Install what is missing (as root, through apt-get); otherwise say what to install.
