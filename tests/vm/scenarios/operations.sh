@@ -197,8 +197,11 @@ def within(what, got, values, slack, unit=""):
         problem(f"{what}: absent, the files said {min(values)}..{max(values)}{unit}")
     elif got < lo or got > hi:
         off = lo - got if got < lo else got - hi
+
+        def amount(v):
+            return f"{int(v)} B ({mib(v)})" if unit == " B" else f"{v:g}{unit}"
         problem(f"{what}: {got}{unit}, the files said {min(values)}..{max(values)}{unit} "
-                f"around it: off by {off:g}{unit} beyond the tolerance of {slack:g}{unit}")
+                f"around it: off by {amount(off)} beyond the tolerance of {amount(slack)}")
 
 
 def exact(what, got, want):
