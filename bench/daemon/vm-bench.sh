@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/daemon on a real kernel (docs/benchmarks.md, "memgovd on a real kernel"): memgovd's CPU
+# bench/daemon on a real kernel (docs/benchmarks.md, "memgovd's own cost"): memgovd's CPU
 # for 10 / 100 / 1,000 real cgroups with memory.max at 1 Hz, and the delay from a PSI trigger
 # to the sample it causes. Prints Markdown tables. Run by hand, in the VM (one at a time):
 #
