@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "memgov/fsutil.h"
 #include "memgov/incident.h"
 #include "memgov/macro.h"
 #include "memgov/restore.h"
@@ -20,28 +21,14 @@
 /* Open <state_dir>/incidents, making both when create is set. */
 static int open_dir(const char *state_dir, bool create, int *ret_fd)
 {
-        _cleanup_close_ int sfd = -1;
-        int fd;
-
-        if (create && mkdir(state_dir, 0755) < 0 && errno != EEXIST)
-                return negative_errno();
-        sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (sfd < 0)
-                return negative_errno();
-        if (create && mkdirat(sfd, INCIDENT_OPEN_SUBDIR, 0700) < 0 && errno != EEXIST)
-                return negative_errno();
-        fd = openat(sfd, INCIDENT_OPEN_SUBDIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        *ret_fd = fd;
-        return 0;
+        return fs_open_subdir(state_dir, INCIDENT_OPEN_SUBDIR, create, ret_fd);
 }
 
 int incident_open_save(const char *state_dir, const char *service, const char *relpath,
                        uint64_t ino, const char *bundle)
 {
-        _cleanup_free_ char *name = NULL, *tmp = NULL;
-        _cleanup_close_ int dfd = -1, fd = -1;
+        _cleanup_free_ char *name = NULL;
+        _cleanup_close_ int dfd = -1;
         int r;
 
         if (!state_dir || !service || !relpath || !bundle)
@@ -62,26 +49,9 @@ int incident_open_save(const char *state_dir, const char *service, const char *r
         json_object_object_add(o, "bundle", json_object_new_string(bundle));
         const char *text = json_object_to_json_string_ext(
                 o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!text || asprintf(&tmp, ".%s.tmp", name) < 0) {
-                json_object_put(o);
-                return -ENOMEM;
-        }
-        fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0) {
-                json_object_put(o);
-                return negative_errno();
-        }
-        size_t len = strlen(text);
-        ssize_t k = write(fd, text, len);
-        json_object_put(o);
-        r = k < 0 ? negative_errno() : (size_t)k != len ? -EIO : 0;
-        if (r >= 0 && fsync(fd) < 0)
-                r = negative_errno();
         /* Over an older one: the newest bundle of the cgroup is the one that counts. */
-        if (r >= 0 && renameat(dfd, tmp, dfd, name) < 0)
-                r = negative_errno();
-        if (r < 0)
-                (void)unlinkat(dfd, tmp, 0);
+        r = text ? fs_write_file_atomic(dfd, name, text, true) : -ENOMEM;
+        json_object_put(o);
         return r;
 }
 

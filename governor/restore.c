@@ -91,21 +91,7 @@ int restore_file_name(const char *relpath, char **ret)
 /* Open <state_dir>/restore, making both when create is set. */
 static int open_dir(const char *state_dir, bool create, int *ret_fd)
 {
-        _cleanup_close_ int sfd = -1;
-        int fd;
-
-        if (create && mkdir(state_dir, 0755) < 0 && errno != EEXIST)
-                return negative_errno();
-        sfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (sfd < 0)
-                return negative_errno();
-        if (create && mkdirat(sfd, RESTORE_SUBDIR, 0700) < 0 && errno != EEXIST)
-                return negative_errno();
-        fd = openat(sfd, RESTORE_SUBDIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        *ret_fd = fd;
-        return 0;
+        return fs_open_subdir(state_dir, RESTORE_SUBDIR, create, ret_fd);
 }
 
 static char *record_to_json(const struct restore_record *r)
@@ -136,26 +122,10 @@ static char *record_to_json(const struct restore_record *r)
         return s;
 }
 
-static int write_all(int fd, const char *s)
-{
-        size_t len = strlen(s);
-
-        while (len > 0) {
-                ssize_t k = write(fd, s, len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return negative_errno();
-                s += k;
-                len -= (size_t)k;
-        }
-        return 0;
-}
-
 int restore_save(const char *state_dir, const struct restore_record *r)
 {
-        _cleanup_free_ char *name = NULL, *tmp = NULL, *text = NULL, *relpath = NULL;
-        _cleanup_close_ int dfd = -1, fd = -1;
+        _cleanup_free_ char *name = NULL, *text = NULL, *relpath = NULL;
+        _cleanup_close_ int dfd = -1;
         struct restore_record norm = *r;
         int k;
 
@@ -173,27 +143,12 @@ int restore_save(const char *state_dir, const struct restore_record *r)
                 return 0;
 
         text = record_to_json(&norm);
-        if (!text || asprintf(&tmp, ".%s.tmp", name) < 0)
+        if (!text)
                 return -ENOMEM;
-        fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return negative_errno();
-        k = write_all(fd, text);
-        if (k >= 0 && fsync(fd) < 0)
-                k = negative_errno();
-        if (k < 0) {
-                (void)unlinkat(dfd, tmp, 0);
-                return k;
-        }
-
         /* Never over an existing record: it holds the older, true original. */
-        k = fs_rename_noreplace(dfd, tmp, dfd, name);
-        if (k < 0) {
-                (void)unlinkat(dfd, tmp, 0);
+        k = fs_write_file_atomic(dfd, name, text, false);
+        if (k < 0)
                 return k == -EEXIST ? 0 : k;
-        }
-        if (fsync(dfd) < 0)
-                return negative_errno();
         return 1;
 }
 
