@@ -43,7 +43,8 @@ int fs_rename_noreplace(int olddirfd, const char *oldname, int newdirfd, const c
                 return negative_errno();
         /*
          * The file is in place under its new name; an old name that cannot go is a leftover
-         * temporary, which the writers' cleanup at the next start removes.
+         * temporary, a second link to it: fs_write_file_atomic() unlinks its temporary
+         * before it opens one, and the dump store removes its leftovers at start.
          */
         (void)unlinkat(olddirfd, oldname, 0);
         return 0;
@@ -92,6 +93,8 @@ int fs_write_file_atomic(int dirfd, const char *name, const char *text, bool rep
 
         if (asprintf(&tmp, ".%s.tmp", name) < 0)
                 return -ENOMEM;
+        /* A leftover may be a second link to name (see above): never truncate through it. */
+        (void)unlinkat(dirfd, tmp, 0);
         fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return negative_errno();
