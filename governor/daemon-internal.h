@@ -75,6 +75,7 @@ void daemon_record_event(struct daemon *d, struct instance *i, const struct inst
  * policy's forecast window from now_usec continues it rather than writing a new bundle.
  */
 void daemon_record_resume(struct daemon *d, struct instance *i, uint64_t now_usec);
+void daemon_record_resume_expired(struct daemon *d, struct instance *i);
 
 /*
  * notify's delivery callback (userdata: the daemon): the outcome becomes the instance's

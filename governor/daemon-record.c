@@ -43,6 +43,24 @@ void daemon_record_resume(struct daemon *d, struct instance *i, uint64_t now_use
 }
 
 /*
+ * The window in which an entry into critical would have continued the open incident passed
+ * without one: the episode ended while memgovd was away (or right after it came back), so
+ * the file goes, and a later restart cannot take a new episode for this one.
+ */
+void daemon_record_resume_expired(struct daemon *d, struct instance *i)
+{
+        int r;
+
+        i->incident_resume_until_usec = 0;
+        if (!d->config.state_dir)
+                return;
+        r = incident_open_remove(d->config.state_dir, i->relpath);
+        if (r < 0)
+                log_debug("%s: %s: cannot remove its open incident: %s", i->policy->service,
+                          i->relpath, strerror(-r));
+}
+
+/*
  * Whether an entry into critical continues the incident a previous memgovd left open (see
  * daemon_record_resume()): said once, and the next entry is a new episode.
  */

@@ -321,6 +321,8 @@ int instance_pipeline(struct daemon *d, struct instance *i, const struct sample 
         }
 
         actuate_intent(d, i, &gi, now_usec);
+        if (i->incident_resume_until_usec != 0 && now_usec > i->incident_resume_until_usec)
+                daemon_record_resume_expired(d, i);
 
         if (dec.oom_kill) {
                 char what[64];

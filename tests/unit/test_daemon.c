@@ -37,6 +37,7 @@
 #include "loopback-server.h"
 #include "memgov/cgfs.h"
 #include "memgov/daemon.h"
+#include "memgov/incident.h"
 #include "memgov/log.h"
 #include "memgov/policy.h"
 #include "memgov/restore.h"
@@ -693,6 +694,47 @@ static void test_pipeline_levels_follow_growth(void **state)
         assert_true(dump_has(t, "checkout", "oom_kill", "decisions.jsonl"));
         assert_int_equal(incident_log_size(&i->incident), 4); /* warn, degrade, critical, kill */
         assert_int_equal(incident_log_get(&i->incident, 3)->action, INCIDENT_OOM_KILL);
+}
+
+static bool resume_window_over(struct daemon *d, const void *arg)
+{
+        struct instance *i = daemon_get_instance(d, arg);
+        return i && i->incident_resume_until_usec == 0;
+}
+
+/*
+ * An incident a previous memgovd left open, of a cgroup that does not go critical again
+ * within the forecast window (it recovered while memgovd was away): the open-incident file
+ * goes when the window is over, so that a later restart cannot take a new episode for it.
+ */
+static void test_open_incident_expires_without_critical(void **state)
+{
+        struct tree *t = *state;
+        char path[PATH_MAX * 2];
+        struct stat st;
+
+        make_growth_cgroup(t);
+        write_growth_policy(t, NULL); /* window 2 s, samples every 100 ms */
+        snprintf(path, sizeof(path), "%s/svc/a", t->cg);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(incident_open_save(t->state, "checkout", "svc/a", st.st_ino,
+                                            "/var/lib/memgov/dumps/checkout/x-critical"),
+                         0);
+        start(t);
+
+        struct instance *i = daemon_get_instance(t->d, "svc/a");
+        assert_non_null(i);
+        assert_true(i->incident_resume_until_usec != 0);
+        struct samples_at_least next = {"svc/a", i->n_samples + 2};
+        assert_true(run_until(t->d, has_samples, &next));
+        i = daemon_get_instance(t->d, "svc/a");
+        assert_int_equal(i->level, LEVEL_OK);
+        /* Still inside the window: the episode may yet go on. */
+        if (i->incident_resume_until_usec != 0)
+                assert_int_equal(incident_open_find(t->state, "checkout", "svc/a", st.st_ino, NULL),
+                                 1);
+        assert_true(run_until(t->d, resume_window_over, "svc/a"));
+        assert_int_equal(incident_open_find(t->state, "checkout", "svc/a", st.st_ino, NULL), 0);
 }
 
 static bool got_requests(struct daemon *d, const void *arg)
@@ -1406,6 +1448,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_export_metrics_show_the_cgroup_files, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_export_status_and_reload, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_open_incident_expires_without_critical, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_export_status_shows_the_delivery_outcome,
                                                 setup, teardown),
                 cmocka_unit_test_setup_teardown(test_capture_at_warn_then_on_demand_diff, setup,
