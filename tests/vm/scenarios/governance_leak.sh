@@ -281,27 +281,41 @@ if res["ungov"]["sets"]:
 rate_pre = rate_post = None
 if limited:
     ts = limited[0]["t"]
-    h0 = int(limited[0]["high"])
     ev_at = limited[0]["ev_high"]
     ev_end = tr[-1]["ev_high"]
     if ev_end <= ev_at:
         bad.append(f"memory.events high did not rise after memory.high was set ({ev_at} -> {ev_end})")
-    # growth before: the 10 s before the write; after: from the first sample at or above
-    # the new memory.high for 10 s (or to the next change of memory.high, or the OOM)
+    # growth before: the 10 s before the first write; after: from the first sample at or
+    # above a memory.high the guard set, for 10 s (or to the next change of memory.high, or
+    # the OOM). A shrinking ETA may lower memory.high again before usage reaches the first
+    # value: the first value that usage reached and that then held for 2 s is the one used.
     def at(t):
         return min(tr, key=lambda r: abs(r["t"] - t))
     a, b = at(ts - 10), at(ts)
     rate_pre = (b["current"] - a["current"]) / max(b["t"] - a["t"], 1e-9)
-    reached = next((r for r in tr if r["t"] >= ts and r["current"] >= h0 * 0.98), None)
-    if reached:
+    def is_limited(r):
+        return r["high"] not in ("", "max") and int(r["high"]) < int(r["max"])
+    for k, r0 in enumerate(tr):
+        if not is_limited(r0) or (k > 0 and tr[k - 1]["high"] == r0["high"]):
+            continue
+        h = int(r0["high"])
+        seg = []
+        for r in tr[k:]:
+            if r["high"] != r0["high"]:
+                break
+            seg.append(r)
+        reached = next((r for r in seg if r["current"] >= h * 0.98), None)
+        if not reached:
+            continue
         end = reached["t"] + 10
         for r in tr:
-            if r["t"] > reached["t"] and (r["high"] != limited[0]["high"] or r["ev_oom_kill"] not in ("", "0")):
+            if r["t"] > reached["t"] and (r["high"] != r0["high"] or r["ev_oom_kill"] not in ("", "0")):
                 end = min(end, r["t"])
                 break
         c = at(end)
         if c["t"] - reached["t"] >= 2:
             rate_post = (c["current"] - reached["current"]) / (c["t"] - reached["t"])
+            break
     if rate_post is None:
         bad.append("no window after memory.high was reached to measure the growth in")
     elif rate_post >= rate_pre:
