@@ -332,6 +332,7 @@ int instance_new(struct daemon *d, const struct policy *p, const char *relpath, 
         if (!i->ring)
                 return -ENOMEM;
         i->dir_fd = TAKE_FD(fd);
+        cgfs_files_init(&i->files, i->dir_fd);
 
         r = sd_event_add_time(d->event, &i->timer, CLOCK_MONOTONIC,
                               now_usec + p->sample_interval_usec,
@@ -375,6 +376,7 @@ struct instance *instance_free(struct instance *i)
         incident_log_clear(&i->incident);
         free(i->last_capture_dir);
         free(i->last_delivery_endpoint);
+        cgfs_files_close(&i->files);
         closep(&i->dir_fd);
         free(i->ring);
         free(i->relpath);
@@ -438,9 +440,19 @@ int instance_sample(struct instance *i, uint64_t now_usec)
                 log_warning_errno(r, "%s: %s: cannot re-arm the sample timer: %m",
                                   i->policy->service, i->relpath);
 
-        r = cgfs_read_sample(i->dir_fd, now_usec, &s);
-        if (r >= 0)
-                r = cgfs_effective_limit(i->daemon->cgfs, i->relpath, &limit);
+        r = cgfs_files_read_sample(&i->files, now_usec, &s);
+        if (r >= 0 && (i->ancestor_read_usec == 0 ||
+                       now_usec - i->ancestor_read_usec >= INSTANCE_ANCESTOR_REFRESH_USEC)) {
+                r = cgfs_ancestor_limit(i->daemon->cgfs, i->relpath, &i->ancestor_limit);
+                if (r >= 0)
+                        i->ancestor_read_usec = MAX(now_usec, 1);
+        }
+        if (r >= 0) {
+                /* As cgfs_effective_limit(), with the cgroup's own memory.max just read. */
+                limit = MIN(s.max_bytes, i->ancestor_limit);
+                if (limit == CGROUP_LIMIT_MAX)
+                        r = -ENODATA;
+        }
         if (r == -ENODEV || (r == -ENOENT && !instance_still_there(i)))
                 return -ENOENT;
         if (r < 0) {

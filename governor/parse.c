@@ -175,6 +175,7 @@ int parse_limit(const char *buf, uint64_t *ret_bytes)
 
 struct flat_key {
         const char *name;
+        size_t len;    /* strlen(name): compared first, so most keys are passed over at once */
         size_t offset; /* of a uint64_t in the target struct */
 };
 
@@ -215,7 +216,7 @@ static int parse_flat_keyed(const char *buf, const struct flat_key *keys, size_t
                         uint64_t value;
                         int r;
 
-                        if (!span_eq(k, klen, keys[i].name))
+                        if (keys[i].len != klen || memcmp(k, keys[i].name, klen) != 0)
                                 continue;
                         if (seen & (UINT64_C(1) << i))
                                 return -EINVAL;
@@ -232,7 +233,7 @@ static int parse_flat_keyed(const char *buf, const struct flat_key *keys, size_t
 
 #define EVENT_KEY(f)                                                                               \
         {                                                                                          \
-#f, offsetof(struct memory_events, f)                                              \
+#f, sizeof(#f) - 1, offsetof(struct memory_events, f)                              \
         }
 static const struct flat_key memory_events_keys[] = {
         EVENT_KEY(low), EVENT_KEY(high),     EVENT_KEY(max),
@@ -255,7 +256,7 @@ int parse_memory_events(const char *buf, struct memory_events *ret)
 
 #define STAT_KEY(f)                                                                                \
         {                                                                                          \
-#f, offsetof(struct memory_stat, f)                                                \
+#f, sizeof(#f) - 1, offsetof(struct memory_stat, f)                                \
         }
 static const struct flat_key memory_stat_keys[] = {
         STAT_KEY(anon),

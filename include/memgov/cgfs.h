@@ -106,12 +106,68 @@ int cgfs_read_memtotal(const struct cgfs *c, uint64_t *ret_bytes);
 int cgfs_effective_limit(const struct cgfs *c, const char *relpath, uint64_t *ret_bytes);
 
 /*
- * Take one sample of the cgroup whose directory fd is dirfd: memory.current, .max, .high,
- * .low, .min, .events, .stat, .pressure, .swap.current/.max, with has bits set for what was
- * there. limit_bytes is filled by the caller (it needs the path; see
- * cgfs_effective_limit()), here set to max_bytes or CGROUP_LIMIT_MAX. t_usec = now_usec.
- * memory.current is required (-ENOENT/-ENODEV if the cgroup vanished); the rest optional.
+ * The smallest memory.max strictly above relpath, up to (and including) the root's direct
+ * child, and MemTotal: what cgfs_effective_limit() adds to the cgroup's own memory.max.
+ * CGROUP_LIMIT_MAX when neither is known (no limit above and no <proc>/meminfo). -ENOENT
+ * if relpath does not exist (any more); -EINVAL for "..".
  */
+int cgfs_ancestor_limit(const struct cgfs *c, const char *relpath, uint64_t *ret_bytes);
+
+/* The memory files of a sample, in the order cgfs_files_read_sample() reads them. */
+enum cgfs_file {
+        CGFS_FILE_CURRENT,
+        CGFS_FILE_MAX,
+        CGFS_FILE_HIGH,
+        CGFS_FILE_LOW,
+        CGFS_FILE_MIN,
+        CGFS_FILE_EVENTS,
+        CGFS_FILE_STAT,
+        CGFS_FILE_PRESSURE,
+        CGFS_FILE_SWAP_CURRENT,
+        CGFS_FILE_SWAP_MAX,
+        _CGFS_FILE_MAX,
+};
+
+/* How long a memory file found missing is taken as absent before it is looked for again. */
+#define CGFS_FILES_RETRY_USEC (10 * USEC_PER_SEC)
+
+/*
+ * How often memory.low, .min and .swap.max are read: an operator's settings that change
+ * rarely and that only bound how far memory.high may go (the rest is read every sample).
+ */
+#define CGFS_FILES_SLOW_USEC (10 * USEC_PER_SEC)
+
+/*
+ * A cgroup's memory files kept open between samples and re-read with pread() at offset 0:
+ * one system call per file and sample instead of openat, read, read and close (cgroupfs
+ * regenerates a file's text on every read from offset 0). A file missing at the last look
+ * is taken as absent (this kernel has no swap accounting, no PSI) for
+ * CGFS_FILES_RETRY_USEC. When the cgroup is removed, reads through the kept fds fail with
+ * -ENODEV. dir_fd is borrowed; cgfs_files_close() closes the files, not the directory.
+ */
+struct cgfs_files {
+        int dir_fd;
+        int fd[_CGFS_FILE_MAX];               /* -1: not open */
+        uint64_t absent_usec[_CGFS_FILE_MAX]; /* when found missing; 0: open it when needed */
+        uint64_t slow_usec;                   /* when the slow files were read; 0: never */
+        uint64_t low_bytes, min_bytes, swap_max_bytes; /* as then read */
+        unsigned slow_has;                             /* SAMPLE_HAS_LOW_MIN or 0 */
+};
+
+void cgfs_files_init(struct cgfs_files *f, int dir_fd);
+void cgfs_files_close(struct cgfs_files *f);
+
+/*
+ * Take one sample of the cgroup through f: memory.current, .max, .high, .low, .min,
+ * .events, .stat, .pressure, .swap.current/.max, with has bits set for what was there
+ * (.low, .min and .swap.max as read within CGFS_FILES_SLOW_USEC).
+ * limit_bytes is filled by the caller (it needs the path; see cgfs_effective_limit()),
+ * here set to max_bytes. t_usec = now_usec. memory.current is required (-ENOENT/-ENODEV if
+ * the cgroup vanished); the rest optional.
+ */
+int cgfs_files_read_sample(struct cgfs_files *f, uint64_t now_usec, struct sample *ret);
+
+/* cgfs_files_read_sample() with every file opened for this one sample and closed again. */
 int cgfs_read_sample(int dirfd, uint64_t now_usec, struct sample *ret);
 
 /* The pids in dirfd/cgroup.procs. *ret_pids malloc'ed (may be NULL when *ret_n == 0). */

@@ -18,6 +18,7 @@
 
 #include "memgov/actuate.h"
 #include "memgov/capture.h"
+#include "memgov/cgfs.h"
 #include "memgov/decide.h"
 #include "memgov/forecast.h"
 #include "memgov/govern.h"
@@ -34,6 +35,9 @@ struct daemon;
 /* PSI trigger of every instance: wake when tasks stalled 150ms within a 1s window. */
 #define INSTANCE_PSI_STALL_USEC  (150 * USEC_PER_MSEC)
 #define INSTANCE_PSI_WINDOW_USEC (1 * USEC_PER_SEC)
+
+/* How often the memory.max of a cgroup's ancestors and MemTotal are read again. */
+#define INSTANCE_ANCESTOR_REFRESH_USEC (10 * USEC_PER_SEC)
 
 /*
  * The sample ring spans the forecast window, and at least this much: the status API, the
@@ -74,9 +78,17 @@ struct instance {
         struct daemon *daemon;       /* the owner */
         uint64_t id;                 /* serial number within this daemon run: logs, tests */
         const struct policy *policy; /* owned by daemon->policies; re-pointed on reload */
-        char *relpath; /* relative to the cgroup root, e.g. "system.slice/x.service" */
-        int dir_fd;    /* the cgroup directory, O_DIRECTORY */
-        uint64_t ino;  /* st_ino of the directory when the instance was made */
+        char *relpath;           /* relative to the cgroup root, e.g. "system.slice/x.service" */
+        int dir_fd;              /* the cgroup directory, O_DIRECTORY */
+        uint64_t ino;            /* st_ino of the directory when the instance was made */
+        struct cgfs_files files; /* its memory files, kept open between samples */
+        /*
+         * cgfs_ancestor_limit() as last read, and when: re-read every
+         * INSTANCE_ANCESTOR_REFRESH_USEC (a parent's memory.max changes rarely; the
+         * cgroup's own is read with every sample).
+         */
+        uint64_t ancestor_limit;
+        uint64_t ancestor_read_usec; /* 0: never */
 
         sd_event_source *timer;        /* CLOCK_MONOTONIC, one-shot, re-armed after every sample */
         sd_event_source *events_watch; /* inotify IN_MODIFY on memory.events; NULL: none */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -237,6 +238,106 @@ static void test_read_sample_without_memory_current(void **state)
 
         struct sample s;
         assert_int_equal(cgfs_read_sample(fd, 1, &s), -ENOENT);
+}
+
+static void test_files_kept_open_and_reread(void **state)
+{
+        struct tree *t = *state;
+        char path[PATH_MAX];
+
+        put(t->cgroup, "svc/memory.current", "100\n");
+        put(t->cgroup, "svc/memory.stat", fixture("memory.stat"));
+        put(t->cgroup, "svc/memory.low", "1000\n");
+        _cleanup_(cgfs_freep) struct cgfs *c = open_tree(t);
+        _cleanup_close_ int fd = -1;
+        assert_int_equal(cgfs_open_cgroup(c, "svc", &fd), 0);
+
+        struct cgfs_files f;
+        struct sample s;
+        cgfs_files_init(&f, fd);
+        assert_int_equal(cgfs_files_read_sample(&f, 1 * USEC_PER_SEC, &s), 0);
+        assert_int_equal(s.current_bytes, 100);
+        assert_int_equal(s.low_bytes, 1000);
+        assert_true(s.has & SAMPLE_HAS_LOW_MIN);
+        int kept = f.fd[CGFS_FILE_CURRENT];
+        put(t->cgroup, "svc/memory.low", "2000\n");
+        assert_true(kept >= 0);
+        assert_true(f.fd[CGFS_FILE_STAT] >= 0);
+
+        /* Rewritten in place, longer and then shorter: read again through the same fd. */
+        put(t->cgroup, "svc/memory.current", "123456789\n");
+        assert_int_equal(cgfs_files_read_sample(&f, 2 * USEC_PER_SEC, &s), 0);
+        assert_int_equal(s.current_bytes, 123456789);
+        put(t->cgroup, "svc/memory.current", "7\n");
+        assert_int_equal(cgfs_files_read_sample(&f, 3 * USEC_PER_SEC, &s), 0);
+        assert_int_equal(s.current_bytes, 7);
+        assert_int_equal(f.fd[CGFS_FILE_CURRENT], kept);
+        assert_true(s.has & SAMPLE_HAS_STAT);
+        /* memory.low is one of the slow files: the value of the last read stands a while. */
+        assert_int_equal(s.low_bytes, 1000);
+        assert_true(s.has & SAMPLE_HAS_LOW_MIN);
+
+        /* Missing at the first look: taken as absent until the retry period has passed. */
+        assert_int_equal(s.has & SAMPLE_HAS_SWAP, 0);
+        assert_int_equal(f.fd[CGFS_FILE_SWAP_CURRENT], -1);
+        put(t->cgroup, "svc/memory.swap.current", "4096\n");
+        assert_int_equal(cgfs_files_read_sample(&f, 4 * USEC_PER_SEC, &s), 0);
+        assert_int_equal(s.has & SAMPLE_HAS_SWAP, 0);
+        assert_int_equal(cgfs_files_read_sample(&f, 1 * USEC_PER_SEC + CGFS_FILES_RETRY_USEC, &s),
+                         0);
+        assert_true(s.has & SAMPLE_HAS_SWAP);
+        assert_int_equal(s.swap_current_bytes, 4096);
+        assert_int_equal(s.low_bytes, 2000);
+
+        /* A file that grew past its buffer is refused, not cut. */
+        char *big = malloc(20000);
+        assert_non_null(big);
+        memset(big, 'x', 19999);
+        big[19999] = '\0';
+        put(t->cgroup, "svc/memory.stat", big);
+        free(big);
+        assert_int_equal(cgfs_files_read_sample(&f, 12 * USEC_PER_SEC, &s), -EFBIG);
+
+        /* memory.current gone and the directory with it: -ENOENT, and looked for again. */
+        cgfs_files_close(&f);
+        assert_int_equal(f.fd[CGFS_FILE_CURRENT], -1);
+        path_printf(path, "%s/svc", t->cgroup);
+        rm_rf(path);
+        assert_int_equal(cgfs_files_read_sample(&f, 13 * USEC_PER_SEC, &s), -ENOENT);
+        assert_int_equal(cgfs_files_read_sample(&f, 14 * USEC_PER_SEC, &s), -ENOENT);
+        cgfs_files_close(&f);
+}
+
+static void test_ancestor_limit(void **state)
+{
+        struct tree *t = *state;
+        uint64_t limit;
+
+        put(t->cgroup, "a/memory.max", "1073741824\n");
+        put(t->cgroup, "a/b/memory.max", "max\n");
+        put(t->cgroup, "a/b/c/memory.max", "536870912\n");
+        put(t->cgroup, "top/memory.max", "4096\n");
+        _cleanup_(cgfs_freep) struct cgfs *c = open_tree(t);
+
+        /* The cgroup's own memory.max is not counted; its ancestors' are. */
+        assert_int_equal(cgfs_ancestor_limit(c, "a/b/c", &limit), 0);
+        assert_int_equal(limit, 1073741824);
+        assert_int_equal(cgfs_effective_limit(c, "a/b/c", &limit), 0);
+        assert_int_equal(limit, 536870912);
+        /* A direct child of the root has no ancestor below the root: MemTotal. */
+        assert_int_equal(cgfs_ancestor_limit(c, "top", &limit), 0);
+        assert_int_equal(limit, 8000000ull * 1024);
+        assert_int_equal(cgfs_ancestor_limit(c, "a/nope", &limit), -ENOENT);
+        assert_int_equal(cgfs_ancestor_limit(c, "a/../top", &limit), -EINVAL);
+
+        /* Nothing known: CGROUP_LIMIT_MAX, which the caller must not take as a limit. */
+        char path[PATH_MAX];
+        path_printf(path, "%s/meminfo", t->proc);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(cgfs_ancestor_limit(c, "top", &limit), 0);
+        assert_true(limit == CGROUP_LIMIT_MAX);
+        assert_int_equal(cgfs_ancestor_limit(c, "a/b/c", &limit), 0);
+        assert_int_equal(limit, 1073741824);
 }
 
 static void test_effective_limit_through_hierarchy(void **state)
@@ -567,6 +668,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_read_sample_vanished_cgroup, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_read_sample_without_memory_current, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_files_kept_open_and_reread, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ancestor_limit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_effective_limit_through_hierarchy, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_effective_limit_without_meminfo, setup,
