@@ -86,26 +86,34 @@ static bool incident_continues(struct daemon *d, struct instance *i, uint64_t t_
 static void write_bundle(struct daemon *d, struct instance *i, enum event e, uint64_t t_usec)
 {
         _cleanup_free_ char *dir = NULL;
+        _cleanup_free_ struct sample *samples = NULL;
+        size_t n_samples;
 
         if (!d->dumps)
                 return;
         if (e == EVENT_CRITICAL && incident_continues(d, i, t_usec))
                 return;
+        int r = sample_ring_copy(&i->ring, &samples, &n_samples);
+        if (r < 0) {
+                log_struct_errno(LOG_WARNING, r,
+                                 LOG_FIELDS({"MEMGOV_SERVICE", i->policy->service},
+                                            {"MEMGOV_CGROUP", i->relpath}),
+                                 "%s: cannot write the incident bundle of %s: %m",
+                                 i->policy->service, i->relpath);
+                return;
+        }
         struct incident_request req = {
                 .service = i->policy->service,
                 .cgroup = i->relpath,
                 .event = e,
                 .t_usec = t_usec,
                 .realtime_usec = realtime_usec(),
-                .samples = {.base = i->ring,
-                            .cap = i->ring_cap,
-                            .head = i->ring_head,
-                            .len = i->ring_len},
+                .samples = {.base = samples, .cap = n_samples, .head = 0, .len = n_samples},
                 .log = &i->incident,
                 .policy = i->policy,
                 .generator = "memgovd " MEMGOV_VERSION,
         };
-        int r = incident_write(d->dumps, &req, &dir);
+        r = incident_write(d->dumps, &req, &dir);
         if (r == -ENOSPC)
                 return; /* the dump store said why, with the figures */
         if (r < 0)

@@ -31,25 +31,7 @@ size_t instance_ring_capacity(const struct policy *p)
 
 size_t instance_ring_size(const struct instance *i)
 {
-        return i->ring_len;
-}
-
-const struct sample *instance_ring_get(const struct instance *i, size_t k)
-{
-        if (k >= i->ring_len)
-                return NULL;
-        return &i->ring[(i->ring_head + k) % i->ring_cap];
-}
-
-static void ring_push(struct instance *i, const struct sample *s)
-{
-        if (i->ring_len < i->ring_cap) {
-                i->ring[(i->ring_head + i->ring_len) % i->ring_cap] = *s;
-                i->ring_len++;
-        } else {
-                i->ring[i->ring_head] = *s;
-                i->ring_head = (i->ring_head + 1) % i->ring_cap;
-        }
+        return i->ring.len;
 }
 
 /* Timers fire within this of their time; coarse enough to coalesce many instances. */
@@ -72,7 +54,7 @@ int instance_process_sample(struct daemon *d, struct instance *i, const struct s
         i->last = *s;
         i->has_last = true;
         i->n_samples++;
-        ring_push(i, s);
+        sample_ring_push(&i->ring, s);
 
         log_debug("%s: %s: current=%" PRIu64 " limit=%" PRIu64 " oom_kill=%" PRIu64
                   " psi_some_total=%" PRIu64 "us",
@@ -327,10 +309,9 @@ int instance_new(struct daemon *d, const struct policy *p, const char *relpath, 
         i->relpath = strdup(relpath);
         if (!i->relpath)
                 return -ENOMEM;
-        i->ring_cap = instance_ring_capacity(p);
-        i->ring = calloc(i->ring_cap, sizeof(struct sample));
-        if (!i->ring)
-                return -ENOMEM;
+        r = sample_ring_init(&i->ring, instance_ring_capacity(p));
+        if (r < 0)
+                return r;
         i->dir_fd = TAKE_FD(fd);
         cgfs_files_init(&i->files, i->dir_fd);
 
@@ -378,7 +359,7 @@ struct instance *instance_free(struct instance *i)
         free(i->last_delivery_endpoint);
         cgfs_files_close(&i->files);
         closep(&i->dir_fd);
-        free(i->ring);
+        sample_ring_done(&i->ring);
         free(i->relpath);
         free(i);
         return NULL;
@@ -411,20 +392,9 @@ int instance_set_policy(struct instance *i, const struct policy *p, uint64_t now
         }
 
         size_t cap = instance_ring_capacity(p);
-        if (cap == i->ring_cap)
+        if (cap == i->ring.cap)
                 return 0;
-        struct sample *ring = calloc(cap, sizeof(struct sample));
-        if (!ring)
-                return -ENOMEM;
-        size_t keep = MIN(i->ring_len, cap), skip = i->ring_len - keep;
-        for (size_t k = 0; k < keep; k++)
-                ring[k] = *instance_ring_get(i, skip + k);
-        free(i->ring);
-        i->ring = ring;
-        i->ring_cap = cap;
-        i->ring_len = keep;
-        i->ring_head = 0;
-        return 0;
+        return sample_ring_resize(&i->ring, cap);
 }
 
 int instance_sample(struct instance *i, uint64_t now_usec)

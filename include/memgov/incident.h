@@ -172,8 +172,8 @@ int incident_suspects_parse_json(const char *buf, size_t len, struct incident_su
 
 /*
  * Samples kept as a ring: sample k (0: the oldest) is base[(head + k) % cap], k < len.
- * A plain array of n is {array, n, 0, n}; the instance's ring is {ring, ring_cap,
- * ring_head, ring_len}.
+ * A plain array of n is {array, n, 0, n}, as the instance's compact ring gives them
+ * (sample_ring_copy()).
  */
 struct incident_samples {
         const struct sample *base;

@@ -26,6 +26,7 @@
 #include "memgov/level.h"
 #include "memgov/macro.h"
 #include "memgov/policy.h"
+#include "memgov/sample-ring.h"
 #include "memgov/sample.h"
 #include "memgov/signals.h"
 #include "memgov/webhook.h"
@@ -102,12 +103,11 @@ struct instance {
         struct sample last; /* the last good sample (limit_bytes filled in) */
 
         /*
-         * The recent good samples, oldest first from ring[ring_head]; preallocated with
-         * ring_cap = instance_ring_capacity(). The incident bundle writes them out;
-         * read with instance_ring_get().
+         * The recent good samples, compact (memgov/sample-ring.h), capacity
+         * instance_ring_capacity(); its byte budget is allocated with the instance. The
+         * incident bundle writes them out (sample_ring_copy()).
          */
-        struct sample *ring;
-        size_t ring_cap, ring_len, ring_head;
+        struct sample_ring ring;
 
         bool warned_unreadable; /* a read failed for another reason than the cgroup going */
         bool warned_overlap;    /* another policy's glob matches this cgroup too */
@@ -261,9 +261,8 @@ void instance_raise_event(struct daemon *d, struct instance *i, const struct ins
 /* The journal MESSAGE_ID of an event (32 hex digits), or NULL for an invalid one. */
 const char *instance_event_message_id(enum event e);
 
-/* Samples in the ring, and the k-th of them (0: the oldest); NULL when k is out of range. */
+/* Samples in the ring. */
 size_t instance_ring_size(const struct instance *i);
-const struct sample *instance_ring_get(const struct instance *i, size_t k);
 
 /*
  * The ring capacity for a policy: MAX(forecast window, INSTANCE_RING_LOOKBACK_USEC) / sample

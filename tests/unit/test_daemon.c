@@ -529,15 +529,19 @@ static void test_instance_ring_keeps_newest(void **state)
 
         struct instance *i = daemon_get_instance(t->d, "svc/a");
         assert_non_null(i);
-        assert_int_equal(i->ring_cap, 10);
+        assert_int_equal(i->ring.cap, 10);
         for (uint64_t k = 1; k <= 25; k++) {
                 struct sample s = {.t_usec = k * USEC_PER_SEC, .current_bytes = k};
                 assert_int_equal(instance_process_sample(t->d, i, &s, s.t_usec), 0);
         }
         assert_int_equal(instance_ring_size(i), 10);
-        assert_int_equal(instance_ring_get(i, 0)->current_bytes, 16);
-        assert_int_equal(instance_ring_get(i, 9)->current_bytes, 25);
-        assert_null(instance_ring_get(i, 10));
+        _cleanup_free_ struct sample *held = NULL;
+        size_t n_held;
+        assert_int_equal(sample_ring_copy(&i->ring, &held, &n_held), 0);
+        assert_int_equal(n_held, 10);
+        assert_int_equal(held[0].current_bytes, 16);
+        assert_int_equal(held[9].current_bytes, 25);
+        assert_int_equal(held[9].t_usec, 25 * USEC_PER_SEC);
         assert_int_equal(i->last.current_bytes, 25);
 }
 

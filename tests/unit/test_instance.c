@@ -200,8 +200,9 @@ static void test_instance_ring_preallocated(void **state)
         start(t);
         struct instance *i = daemon_get_instance(t->d, "svc/a");
         assert_non_null(i);
-        assert_int_equal(i->ring_cap, 900);
-        assert_non_null(i->ring);
+        assert_int_equal(i->ring.cap, 900);
+        assert_non_null(i->ring.buf);
+        assert_int_equal(i->ring.size, 900 * SAMPLE_RING_BYTES_PER_SAMPLE);
 }
 
 /* Read what the daemon logs on stderr while fn runs. */
