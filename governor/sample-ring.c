@@ -150,6 +150,12 @@ int sample_ring_init(struct sample_ring *r, size_t cap)
         uint8_t *buf = malloc(size);
         if (!buf)
                 return -ENOMEM;
+        /*
+         * Touched now: memgovd locks its pages as they fault in (MCL_ONFAULT), and a ring
+         * that faulted in as it filled would ask for memory later, when the host may be
+         * short of it.
+         */
+        memset(buf, 0, size);
         *r = (struct sample_ring){.buf = buf, .size = size, .cap = cap};
         return 0;
 }
