@@ -29,14 +29,6 @@
 #include "memgov/cgfs.h"
 #include "memgov/log.h"
 
-static uint64_t now_usec(void)
-{
-        struct timespec ts;
-
-        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
-}
-
 const char *capture_file_name(enum pprof_kind kind, bool text)
 {
         static const char *const binary[_PPROF_KIND_MAX] = {
@@ -388,7 +380,7 @@ static void capture_finish(struct capture *c)
                 res.n_suspects = summary->n_ordered;
         }
         /* Not sd_event_now(): that is when the loop last woke, not now. */
-        now = now_usec();
+        now = monotonic_usec();
         if (now > c->start_usec)
                 res.duration_usec = now - c->start_usec;
 
@@ -449,7 +441,7 @@ int capture_start(sd_event *event, struct http_client *http, struct dump_store *
                 r = -ENOMEM;
                 goto fail;
         }
-        c->start_usec = now_usec();
+        c->start_usec = monotonic_usec();
 
         if (req->n_collectors > 0) {
                 sigset_t ss;

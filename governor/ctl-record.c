@@ -62,14 +62,6 @@ static int parse_uint_option(const char *name, const char *arg, uint64_t min, ui
         return 0;
 }
 
-static uint64_t now_usec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
-}
-
 /* Sleep until the CLOCK_MONOTONIC deadline; returns early (-EINTR) on a signal. */
 static int sleep_until(uint64_t deadline_usec)
 {
@@ -91,7 +83,7 @@ static int take_sample(const struct cgfs *c, int dirfd, const char *relpath, str
         struct sample s;
         uint64_t limit;
 
-        int r = cgfs_read_sample(dirfd, now_usec(), &s);
+        int r = cgfs_read_sample(dirfd, monotonic_usec(), &s);
         if (r < 0)
                 return r;
         r = cgfs_effective_limit(c, relpath, &limit);
@@ -299,7 +291,7 @@ int ctl_record(int argc, char *argv[])
                 }
 
                 /* Absolute deadlines: a slow sample does not shift the ones after it. */
-                uint64_t now = now_usec();
+                uint64_t now = monotonic_usec();
                 do
                         deadline += interval_usec;
                 while (deadline <= now);

@@ -278,6 +278,8 @@ int instance_pipeline(struct daemon *d, struct instance *i, const struct sample 
         }
         decide_update_extra(&i->decide, i->policy, &fc, i->runtime ? &extra : NULL, &dec);
         govern_update(&i->govern, i->policy, s, &dec, &gi);
+        /* Decided; what follows are its effects (events, bundles, memory.high). */
+        i->decided_usec = monotonic_usec();
         i->last_forecast = fc;
         i->has_forecast = true;
         i->eta_usec = fc.known ? fc.eta_lower_usec : USEC_INFINITY;

@@ -154,17 +154,30 @@ static void events_watch_add(struct instance *i)
  * Sample now, or, if the last sample is very recent, as soon as the minimum gap allows
  * (see INSTANCE_EVENT_MIN_GAP_USEC). Returns what instance_sample() returns, or 0.
  */
-static int instance_sample_soon(struct instance *i, uint64_t now_usec)
+static int instance_sample_soon(struct instance *i, uint64_t now_usec, const char *source)
 {
         uint64_t gap = MIN(i->policy->sample_interval_usec / 4, INSTANCE_EVENT_MIN_GAP_USEC);
         uint64_t when = i->last_attempt_usec + gap;
 
         if (i->last_attempt_usec == 0 || now_usec >= when) {
                 int r = instance_sample(i, now_usec);
-                if (r == 0)
+                if (r == 0) {
                         i->n_event_samples++;
+                        /*
+                         * The reaction probe (bench/daemon): now_usec is when the loop
+                         * woke (sd_event_now()), so this is wake-up → decision made,
+                         * before its effects.
+                         */
+                        log_debug("%s: %s: %s wake-up: decided %" PRIu64 " us after the "
+                                  "loop woke",
+                                  i->policy->service, i->relpath, source,
+                                  i->decided_usec - now_usec);
+                }
                 return r;
         }
+        log_debug("%s: %s: %s wake-up %" PRIu64 " us after the last sample: sampled when "
+                  "the event gap has passed",
+                  i->policy->service, i->relpath, source, now_usec - i->last_attempt_usec);
 
         uint64_t due;
         int enabled = SD_EVENT_OFF;
@@ -218,7 +231,7 @@ static int events_watch_handler(sd_event_source *s, const struct inotify_event *
                 handle_sample_result(i, instance_sample(i, now), "is gone");
                 return 0;
         }
-        handle_sample_result(i, instance_sample_soon(i, now), "is gone");
+        handle_sample_result(i, instance_sample_soon(i, now, "memory.events"), "is gone");
         return 0;
 }
 
@@ -247,7 +260,7 @@ static int psi_handler(sd_event_source *s, int fd, uint32_t revents, void *userd
                 return 0;
         }
         if (revents & EPOLLPRI)
-                handle_sample_result(i, instance_sample_soon(i, now), "is gone");
+                handle_sample_result(i, instance_sample_soon(i, now, "PSI trigger"), "is gone");
         return 0;
 }
 

@@ -498,6 +498,12 @@ int bench_proc_fds(pid_t pid, unsigned *ret)
 int bench_log_wait(struct bench_daemon *d, const char *needle, uint64_t timeout_usec,
                    uint64_t *ret_usec)
 {
+        return bench_log_wait_line(d, needle, timeout_usec, ret_usec, NULL, 0);
+}
+
+int bench_log_wait_line(struct bench_daemon *d, const char *needle, uint64_t timeout_usec,
+                        uint64_t *ret_usec, char *line, size_t size)
+{
         uint64_t end = bench_now_usec() + timeout_usec;
 
         for (;;) {
@@ -510,6 +516,8 @@ int bench_log_wait(struct bench_daemon *d, const char *needle, uint64_t timeout_
 
                         *nl = '\0';
                         hit = strstr(d->log, needle) != NULL;
+                        if (hit && line && size > 0)
+                                snprintf(line, size, "%s", d->log);
                         memmove(d->log, d->log + len, d->log_len - len);
                         d->log_len -= len;
                         if (hit) {

@@ -105,6 +105,10 @@ void bench_sleep_usec(uint64_t usec);
 int bench_log_wait(struct bench_daemon *d, const char *needle, uint64_t timeout_usec,
                    uint64_t *ret_usec);
 
+/* bench_log_wait() that also copies the line found into line (NUL-terminated, cut to size). */
+int bench_log_wait_line(struct bench_daemon *d, const char *needle, uint64_t timeout_usec,
+                        uint64_t *ret_usec, char *line, size_t size);
+
 /*
  * The "actuate" mode (actuate.c): the delay from a sample to the memory.high write its
  * decision asks for, over seconds of a leak that repeats; prints a table. Returns 0 or -errno.

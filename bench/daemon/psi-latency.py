@@ -11,10 +11,14 @@
 # and a cgroup throttled at memory.high also changes memory.events, whose inotify wake-ups
 # sample it too. The figure is "a PSI stall burst is seen by our trigger → memgovd has
 # sampled the cgroup", an upper bound on memgovd's own PSI path, not that path alone.
+# memgovd's own probe is the second row: its debug line "PSI trigger wake-up: decided N us
+# after the loop woke", from the moment its event loop woke on its trigger to the decision
+# made (the kernel's wake-up of memgovd is not in it).
 #
 #   psi-latency.py PRESSURE SECONDS -- MEMGOVD ARGS...
 import math
 import os
+import re
 import select
 import subprocess
 import sys
@@ -45,6 +49,9 @@ p.register(proc.stderr.fileno(), select.POLLIN)
 
 pending = None  # when our trigger last fired and no sample has followed yet
 lat, fired, missed, buf = [], 0, 0, b""
+probe_re = re.compile(re.escape(cgroup.encode()) + rb": PSI trigger wake-up: decided (\d+) us")
+gap_needle = cgroup.encode() + b": PSI trigger wake-up "
+probe, deferred = [], 0
 end = time.monotonic() + seconds
 while time.monotonic() < end:
     events = p.poll(200)
@@ -55,6 +62,11 @@ while time.monotonic() < end:
             buf += os.read(fd, 65536) or b""
             *lines, buf = buf.split(b"\n")
             for line in lines:
+                m = probe_re.search(line)
+                if m:
+                    probe.append(int(m.group(1)) / 1e6)
+                elif gap_needle in line:
+                    deferred += 1
                 if needle in line and pending is not None:
                     lat.append(now - pending)
                     pending = None
@@ -69,10 +81,11 @@ proc.wait(10)
 high1 = high_events()
 
 lat.sort()
+probe.sort()
 
 
-def pct(q):
-    return lat[min(len(lat) - 1, math.ceil(q * len(lat)) - 1)] * 1e3
+def pct(q, v=lat):
+    return v[min(len(v) - 1, math.ceil(q * len(v)) - 1)] * 1e3
 
 
 print("### PSI trigger → sample (VM, TCG)")
@@ -83,6 +96,14 @@ if lat:
     print("| a PSI trigger wake-up (some 150ms in 1s) | memgovd's sample of that cgroup "
           f"| {len(lat)} | {pct(0.5):.2f} ms | {pct(0.9):.2f} ms | {pct(0.99):.2f} ms "
           f"| {lat[-1] * 1e3:.2f} ms |")
+if probe:
+    print("| memgovd's loop woke on its PSI trigger | the decision (memgovd's probe) "
+          f"| {len(probe)} | {pct(0.5, probe):.2f} ms | {pct(0.9, probe):.2f} ms "
+          f"| {pct(0.99, probe):.2f} ms | {probe[-1] * 1e3:.2f} ms |")
+print()
+print(f"memgovd's own trigger woke it {len(probe) + deferred} times: {len(probe)} sampled and "
+      f"decided at once, {deferred} within the event gap of the previous sample (sampled when "
+      "the gap had passed).")
 print()
 print(f"{seconds:.0f} s, sample interval 10 s (the timer rarely meets a wake-up); {fired} "
       f"wake-ups, {missed} with no sample of their own (within memgovd's event gap of the "

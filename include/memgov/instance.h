@@ -120,6 +120,7 @@ struct instance {
         uint64_t eta_usec;
         enum decide_reason reason; /* why the level holds (or changed last) */
         uint64_t level_since_usec; /* when the level was entered; the instance's birth at first */
+        uint64_t decided_usec;     /* CLOCK_MONOTONIC when the last decision was made (probe) */
 
         /* The pipeline's state: forecast_init()/decide_init() in instance_new(). */
         struct forecast_state forecast;

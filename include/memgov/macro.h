@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #define _unused_       __attribute__((unused))
@@ -25,6 +26,15 @@
 #define USEC_PER_MINUTE (60 * USEC_PER_SEC)
 #define USEC_PER_HOUR   (60 * USEC_PER_MINUTE)
 #define USEC_INFINITY   UINT64_MAX
+
+/* CLOCK_MONOTONIC now, in microseconds: the clock of samples and sd-event's timers. */
+static inline uint64_t monotonic_usec(void)
+{
+        struct timespec ts;
+
+        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}
 
 /* The word "max" in a cgroup limit file: no limit. */
 #define CGROUP_LIMIT_MAX UINT64_MAX
