@@ -146,36 +146,18 @@ int ctl_report(int argc, char *argv[])
                         return 2;
                 }
         }
-        if (!policy_path || optind != argc - 1) {
-                fprintf(stderr, "memgovctl report: %s\n",
-                        !policy_path     ? "--policy FILE is required"
-                        : optind == argc ? "a TRACE.csv is required"
-                                         : "only one TRACE.csv at a time");
-                help(stderr);
-                return 2;
-        }
-        const char *trace_path = argv[optind];
-
         _cleanup_(policy_freep) struct policy *p = NULL;
-        struct diag d = {};
-        r = policy_load_file(policy_path, &d, &p);
-        if (r < 0) {
-                if (d.n_lines == 0)
-                        fprintf(stderr, "%s: %s\n", policy_path, strerror(-r));
-                diag_print(&d, stderr);
-                diag_clear(&d);
-                return 1;
-        }
         _cleanup_(trace_freep) struct trace *t = NULL;
-        r = trace_load_file(trace_path, &d, &t);
-        if (r < 0) {
-                if (d.n_lines == 0)
-                        fprintf(stderr, "%s: %s\n", trace_path, strerror(-r));
-                diag_print(&d, stderr);
-                diag_clear(&d);
-                return 1;
-        }
-        diag_clear(&d);
+        r = ctl_load_policy_and_trace(&(struct ctl_inputs){.command = "report",
+                                                           .argc = argc,
+                                                           .argv = argv,
+                                                           .optind = optind,
+                                                           .policy_path = policy_path,
+                                                           .help = help},
+                                      &p, &t);
+        if (r != 0)
+                return r;
+        const char *trace_path = argv[optind];
 
         struct incident_suspect *sus = NULL;
         size_t n_sus = 0;
