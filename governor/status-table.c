@@ -54,11 +54,38 @@ char *status_format_duration(uint64_t usec, char buf[static 16])
         return buf;
 }
 
-enum { COL_SERVICE, COL_CGROUP, COL_USAGE, COL_ETA, COL_LEVEL, COL_HIGH, COL_EVENT, _COL_MAX };
+enum {
+        COL_SERVICE,
+        COL_CGROUP,
+        COL_USAGE,
+        COL_ETA,
+        COL_LEVEL,
+        COL_HIGH,
+        COL_EVENT,
+        COL_WEBHOOK,
+        _COL_MAX
+};
 
 static const char *const col_titles[_COL_MAX] = {
-        "SERVICE", "CGROUP", "USAGE/LIMIT", "ETA", "LEVEL", "MEMORY.HIGH", "LAST EVENT",
+        "SERVICE", "CGROUP",      "USAGE/LIMIT", "ETA",
+        "LEVEL",   "MEMORY.HIGH", "LAST EVENT",  "LAST WEBHOOK",
 };
+
+/* "degrade delivered 5s ago", "critical failed (HTTP 500) 1m02s ago", "-" when none. */
+static char *webhook_cell(const struct status_delivery *w)
+{
+        char a[16], http[32] = "";
+        char *cell = NULL;
+
+        if (!event_to_string(w->event))
+                return strdup("-");
+        if (w->http_status > 0 && strcmp(w->result ?: "", "delivered") != 0)
+                (void)snprintf(http, sizeof(http), " (HTTP %ld)", w->http_status);
+        if (asprintf(&cell, "%s %s%s %s ago", event_to_string(w->event), w->result ?: "?", http,
+                     status_format_duration(w->age_usec, a)) < 0)
+                return NULL;
+        return cell;
+}
 
 /* The cells of one row, each malloc'ed (NULL on ENOMEM). */
 static void row_cells(const struct status_instance *i, bool full, char *cells[_COL_MAX])
@@ -108,6 +135,8 @@ static void row_cells(const struct status_instance *i, bool full, char *cells[_C
         else if (asprintf(&cells[COL_EVENT], "%s %s ago", event_to_string(i->last_event.event),
                           status_format_duration(i->last_event.age_usec, a)) < 0)
                 cells[COL_EVENT] = NULL;
+
+        cells[COL_WEBHOOK] = webhook_cell(&i->last_delivery);
 }
 
 static void print_header(FILE *out, const struct status_doc *doc)

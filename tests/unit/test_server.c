@@ -785,9 +785,9 @@ static void test_server_memgovctl_status_dump_reload(void **state)
         assert_string_equal(r.out, "memgovd 9.9.9 (pid 77), up 1m05s, 1 policy, 1 cgroup\n"
                                    "\n"
                                    "SERVICE   CGROUP                         USAGE/LIMIT      "
-                                   "ETA    LEVEL    MEMORY.HIGH  LAST EVENT\n"
+                                   "ETA    LEVEL    MEMORY.HIGH  LAST EVENT      LAST WEBHOOK\n"
                                    "checkout  system.slice/checkout.service  812.0M/1.0G 79%  "
-                                   "2m30s  degrade  max          degrade 5s ago\n");
+                                   "2m30s  degrade  max          degrade 5s ago  -\n");
 
         /* --json: the document as the daemon wrote it. */
         run_ctl(f, &r, (const char *const[]){"status", "--json", "--socket", f->socket, NULL});

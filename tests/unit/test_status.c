@@ -351,21 +351,30 @@ static void test_status_table_reads_at_a_glance(void **state _unused_)
         v[2].current_bytes = 1536 * MIB;
         v[2].last_event = (struct status_event){
                 .event = EVENT_RECOVERED, .age_usec = 2 * USEC_PER_HOUR + 5 * USEC_PER_MINUTE};
+        v[2].last_delivery = (struct status_delivery){
+                .event = EVENT_RECOVERED,
+                .endpoint = "http://127.0.0.1:8080/memgov",
+                .result = "failed",
+                .http_status = 500,
+                .attempts = 4,
+                .age_usec = 2 * USEC_PER_HOUR + 4 * USEC_PER_MINUTE,
+        };
 
         json = write_doc(&daemon_info, v, 3);
         doc = parse_ok(json);
         out = table(doc, false);
         assert_string_equal(
-                out, "memgovd 0.1.0 (pid 4242), up 3h12m, 2 policies, 3 cgroups\n"
-                     "\n"
-                     "SERVICE   CGROUP                         USAGE/LIMIT      ETA    LEVEL  "
-                     "MEMORY.HIGH      LAST EVENT\n"
-                     "checkout  system.slice/checkout.service  812.0M/1.0G 79%  8m12s  warn   "
-                     "900.0M (memgov)  warn 2m10s ago\n"
-                     "batch     batch.slice/job-1.scope        -                -      ok     "
-                     "-                -\n"
-                     "web       system.slice/web.service       1.5G/16.0G 9%    none   ok     "
-                     "max              recovered 2h05m ago\n");
+                out,
+                "memgovd 0.1.0 (pid 4242), up 3h12m, 2 policies, 3 cgroups\n"
+                "\n"
+                "SERVICE   CGROUP                         USAGE/LIMIT      ETA    LEVEL  "
+                "MEMORY.HIGH      LAST EVENT           LAST WEBHOOK\n"
+                "checkout  system.slice/checkout.service  812.0M/1.0G 79%  8m12s  warn   "
+                "900.0M (memgov)  warn 2m10s ago       warn delivered 2m09s ago\n"
+                "batch     batch.slice/job-1.scope        -                -      ok     "
+                "-                -                    -\n"
+                "web       system.slice/web.service       1.5G/16.0G 9%    none   ok     "
+                "max              recovered 2h05m ago  recovered failed (HTTP 500) 2h04m ago\n");
 }
 
 static void test_status_table_shortens_long_cgroups_unless_full(void **state _unused_)
