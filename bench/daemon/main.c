@@ -469,7 +469,7 @@ static int bench_callgrind(void)
                 if (r >= 0)
                         /* instance_sample() reads the cgroup once per call: its calls, seen from
                          * inside */
-                        r = callgrind_calls(out, "cgfs_read_sample", &calls);
+                        r = callgrind_calls(out, "cgfs_files_read_sample", &calls);
                 if (!getenv("BENCH_KEEP"))
                         (void)unlink(out);
                 if (r < 0)
@@ -480,9 +480,9 @@ static int bench_callgrind(void)
                 if (arg.small)
                         break;
         }
-        printf("\nInclusive: reading the cgroup's files (openat/read/parse), the effective "
-               "limit, forecast, decide, govern and the effects they ask for. The loop "
-               "itself (epoll, timers) is outside.\n");
+        printf("\nInclusive: reading the cgroup's files (pread of the kept fds, parsing), the "
+               "ancestors' limits every 10 s, forecast, decide, govern and the effects they "
+               "ask for. The loop itself (epoll, timers) is outside.\n");
         return 0;
 }
 
