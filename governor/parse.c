@@ -49,12 +49,10 @@ static int span_to_u64(const char *p, size_t n, uint64_t *ret)
         for (size_t i = 0; i < n; i++)
                 if (!is_digit(p[i]))
                         return -EINVAL;
-        for (size_t i = 0; i < n; i++) {
-                uint64_t d = (uint64_t)(p[i] - '0');
-                if (v > (UINT64_MAX - d) / 10)
+        for (size_t i = 0; i < n; i++)
+                if (__builtin_mul_overflow(v, 10, &v) ||
+                    __builtin_add_overflow(v, (uint64_t)(p[i] - '0'), &v))
                         return -ERANGE;
-                v = v * 10 + d;
-        }
         *ret = v;
         return 0;
 }
@@ -175,9 +173,51 @@ int parse_limit(const char *buf, uint64_t *ret_bytes)
 
 struct flat_key {
         const char *name;
-        size_t len;    /* strlen(name): compared first, so most keys are passed over at once */
+        size_t len;    /* strlen(name) */
         size_t offset; /* of a uint64_t in the target struct */
 };
+
+#define FLAT_KEYS_MAX    64 /* the seen mask's bits */
+#define FLAT_KEY_LEN_MAX 32 /* longer keys are not indexed (none are) */
+#define FLAT_NONE        0xff
+
+/*
+ * A table of keys with an index by length, made at the first parse: a line's key is
+ * compared only with the known keys of its length (memory.stat has about 60 lines and
+ * memgov reads 21 of its keys, on every sample).
+ */
+struct flat_table {
+        const struct flat_key *keys;
+        size_t n_keys;
+        bool indexed;
+        uint8_t first[FLAT_KEY_LEN_MAX + 1]; /* by length: the first key of it, or FLAT_NONE */
+        uint8_t next[FLAT_KEYS_MAX];         /* the next key of the same length */
+};
+
+static void flat_table_index(struct flat_table *t)
+{
+        memset(t->first, FLAT_NONE, sizeof(t->first));
+        memset(t->next, FLAT_NONE, sizeof(t->next));
+        for (size_t i = t->n_keys; i-- > 0;) {
+                size_t len = t->keys[i].len;
+                if (len > FLAT_KEY_LEN_MAX)
+                        continue;
+                t->next[i] = t->first[len];
+                t->first[len] = (uint8_t)i;
+        }
+        t->indexed = true;
+}
+
+/* The index of the key k[0..klen) in t, or -1. */
+static int flat_table_find(const struct flat_table *t, const char *k, size_t klen)
+{
+        if (klen > FLAT_KEY_LEN_MAX)
+                return -1;
+        for (uint8_t i = t->first[klen]; i != FLAT_NONE; i = t->next[i])
+                if (memcmp(k, t->keys[i].name, klen) == 0)
+                        return i;
+        return -1;
+}
 
 static bool is_key_char(char c)
 {
@@ -191,12 +231,14 @@ static bool is_key_char(char c)
  * -EINVAL, because the kernel never prints one twice and two reads glued together must not
  * pass for one.
  */
-static int parse_flat_keyed(const char *buf, const struct flat_key *keys, size_t n_keys, void *out)
+static int parse_flat_keyed(const char *buf, struct flat_table *t, void *out)
 {
         uint64_t seen = 0; /* bit i: keys[i] was read; tables have at most 64 keys */
 
         if (!buf)
                 return -EINVAL;
+        if (!t->indexed)
+                flat_table_index(t);
         for (const char *p = buf; *p;) {
                 const char *eol = line_end(p);
                 const char *k = p;
@@ -211,22 +253,18 @@ static int parse_flat_keyed(const char *buf, const struct flat_key *keys, size_t
                 if (klen == 0 || k + klen == eol || k[klen] != ' ')
                         return -EINVAL;
 
-                for (size_t i = 0; i < n_keys; i++) {
-                        const char *v = k + klen + 1;
-                        uint64_t value;
-                        int r;
-
-                        if (keys[i].len != klen || memcmp(k, keys[i].name, klen) != 0)
-                                continue;
-                        if (seen & (UINT64_C(1) << i))
-                                return -EINVAL;
-                        r = span_to_u64(v, (size_t)(eol - v), &value);
-                        if (r < 0)
-                                return r;
-                        memcpy((char *)out + keys[i].offset, &value, sizeof(value));
-                        seen |= UINT64_C(1) << i;
-                        break;
-                }
+                int i = flat_table_find(t, k, klen);
+                if (i < 0)
+                        continue;
+                const char *v = k + klen + 1;
+                uint64_t value;
+                if (seen & (UINT64_C(1) << i))
+                        return -EINVAL;
+                int r = span_to_u64(v, (size_t)(eol - v), &value);
+                if (r < 0)
+                        return r;
+                memcpy((char *)out + t->keys[i].offset, &value, sizeof(value));
+                seen |= UINT64_C(1) << i;
         }
         return 0;
 }
@@ -240,14 +278,16 @@ static const struct flat_key memory_events_keys[] = {
         EVENT_KEY(oom), EVENT_KEY(oom_kill), EVENT_KEY(oom_group_kill),
 };
 
-_Static_assert(ELEMENTSOF(memory_events_keys) <= 64, "seen mask");
+_Static_assert(ELEMENTSOF(memory_events_keys) <= FLAT_KEYS_MAX, "seen mask");
+static struct flat_table memory_events_table = {.keys = memory_events_keys,
+                                                .n_keys = ELEMENTSOF(memory_events_keys)};
 
 int parse_memory_events(const char *buf, struct memory_events *ret)
 {
         struct memory_events e = {};
         int r;
 
-        r = parse_flat_keyed(buf, memory_events_keys, ELEMENTSOF(memory_events_keys), &e);
+        r = parse_flat_keyed(buf, &memory_events_table, &e);
         if (r < 0)
                 return r;
         *ret = e;
@@ -282,14 +322,16 @@ static const struct flat_key memory_stat_keys[] = {
         STAT_KEY(workingset_refault_file),
 };
 
-_Static_assert(ELEMENTSOF(memory_stat_keys) <= 64, "seen mask");
+_Static_assert(ELEMENTSOF(memory_stat_keys) <= FLAT_KEYS_MAX, "seen mask");
+static struct flat_table memory_stat_table = {.keys = memory_stat_keys,
+                                              .n_keys = ELEMENTSOF(memory_stat_keys)};
 
 int parse_memory_stat(const char *buf, struct memory_stat *ret)
 {
         struct memory_stat s = {};
         int r;
 
-        r = parse_flat_keyed(buf, memory_stat_keys, ELEMENTSOF(memory_stat_keys), &s);
+        r = parse_flat_keyed(buf, &memory_stat_table, &s);
         if (r < 0)
                 return r;
         *ret = s;
