@@ -47,8 +47,8 @@ struct daemon;
 #define INSTANCE_RING_LOOKBACK_USEC (15 * USEC_PER_MINUTE)
 /*
  * Bound of the sample ring: the look-back at the fastest sample interval the policy allows
- * (100ms), about 3.3 MiB per instance then. A window longer than the look-back is covered
- * only up to this many samples.
+ * (100ms), a byte budget of 211 KiB per instance then (sample-ring.h). A window longer
+ * than the look-back is covered only up to this many samples.
  */
 #define INSTANCE_RING_MAX 9000
 #define INSTANCE_RING_MIN 2
