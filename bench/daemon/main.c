@@ -290,32 +290,45 @@ static ssize_t latency_run(struct bench_tree *t, struct bench_daemon *d, bool af
                 if (r < 0)
                         return r;
                 snprintf(needle, sizeof(needle), "current=%" PRIu64 " ", current);
-                r = bench_log_wait(d, needle, 5 * USEC_PER_SEC, &ts);
-                if (r > 0)
-                        r = bench_log_wait(d, "svc-0000.service: the kernel OOM-killed",
-                                           5 * USEC_PER_SEC, &td);
-                if (r <= 0) {
-                        fprintf(stderr, "bench-daemon: event %zu: no %s in memgovd's log\n", k,
-                                ts ? "decision" : "sample");
-                        return r < 0 ? r : -ETIMEDOUT;
+                /*
+                 * Three lines of cgroup 0 follow, in an order that depends on the path: the
+                 * sample that reads the change ("current=N"), the decision (the oom_kill
+                 * event), and memgovd's own probe. After an immediate sample the probe comes
+                 * last ("memory.events wake-up: decided N us after the loop woke"); when the
+                 * event came within the gap after the last sample, it comes first ("wake-up
+                 * N us after the last sample: sampled when the event gap has passed") and
+                 * the timer's sample decides. Each line is taken as it comes.
+                 */
+                bool probe_seen = false;
+                while (!ts || !td || !probe_seen) {
+                        char line[512];
+                        uint64_t at;
+                        unsigned long long us;
+                        const char *p;
+
+                        r = bench_log_wait_line(d, "svc-0000.service: ", 5 * USEC_PER_SEC, &at,
+                                                line, sizeof(line));
+                        if (r <= 0) {
+                                fprintf(stderr, "bench-daemon: event %zu: no %s in memgovd's log\n",
+                                        k,
+                                        !ts   ? "sample"
+                                        : !td ? "decision"
+                                              : "probe line");
+                                return r < 0 ? r : -ETIMEDOUT;
+                        }
+                        if (!ts && strstr(line, needle))
+                                ts = at;
+                        else if (ts && !td && strstr(line, "the kernel OOM-killed"))
+                                td = at;
+                        else if (!probe_seen && (p = strstr(line, "memory.events wake-up"))) {
+                                probe_seen = true;
+                                if (sscanf(p, "memory.events wake-up: decided %llu us", &us) == 1)
+                                        in_loop[(*n_in_loop)++] = us;
+                        }
                 }
                 to_sample[n] = ts - t0;
                 to_decision[n] = td - t0;
                 n++;
-                /*
-                 * memgovd's own probe, after the decision: "… memory.events wake-up: decided
-                 * N us after the loop woke", or "… wake-up N us after the last sample:
-                 * sampled when the event gap has passed" (then the timer decided).
-                 */
-                char line[512];
-                unsigned long long us;
-                r = bench_log_wait_line(d, "svc-0000.service: memory.events wake-up",
-                                        5 * USEC_PER_SEC, NULL, line, sizeof(line));
-                if (r < 0)
-                        return r;
-                const char *p = r > 0 ? strstr(line, "wake-up: decided ") : NULL;
-                if (p && sscanf(p, "wake-up: decided %llu us", &us) == 1)
-                        in_loop[(*n_in_loop)++] = us;
         }
         return (ssize_t)n;
 }
