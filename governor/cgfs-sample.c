@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,9 +163,9 @@ static const char *const cgfs_file_names[_CGFS_FILE_MAX] = {
         [CGFS_FILE_SWAP_MAX] = "memory.swap.max",
 };
 
-void cgfs_files_init(struct cgfs_files *f, int dir_fd)
+void cgfs_files_init(struct cgfs_files *f, int dir_fd, int keep_fd_below)
 {
-        *f = (struct cgfs_files){.dir_fd = dir_fd};
+        *f = (struct cgfs_files){.dir_fd = dir_fd, .keep_fd_below = keep_fd_below};
         for (size_t k = 0; k < _CGFS_FILE_MAX; k++)
                 f->fd[k] = -1;
 }
@@ -185,6 +186,28 @@ static ssize_t pread_retry(int fd, char *buf, size_t size, off_t offset)
                 if (n >= 0 || errno != EINTR)
                         return n < 0 ? negative_errno() : n;
         }
+}
+
+/*
+ * Read fd whole into buf (NUL-terminated) with pread() at offset 0: -EFBIG when it holds
+ * more than size-1 bytes.
+ */
+static ssize_t pread_whole(int fd, char *buf, size_t size)
+{
+        ssize_t n = pread_retry(fd, buf, size - 1, 0);
+        if (n < 0)
+                return n;
+        if ((size_t)n == size - 1) {
+                /* Full: the file is larger only if one more byte comes. */
+                char extra;
+                ssize_t m = pread_retry(fd, &extra, 1, n);
+                if (m < 0)
+                        return m;
+                if (m > 0)
+                        return -EFBIG;
+        }
+        buf[n] = '\0';
+        return n;
 }
 
 /*
@@ -213,19 +236,13 @@ static ssize_t files_read(struct cgfs_files *f, enum cgfs_file k, uint64_t now_u
                 f->absent_usec[k] = 0;
         }
 
-        ssize_t n = pread_retry(f->fd[k], buf, size - 1, 0);
-        if (n < 0)
-                return n;
-        if ((size_t)n == size - 1) {
-                /* Full: the file is larger only if one more byte comes. */
-                char extra;
-                ssize_t m = pread_retry(f->fd[k], &extra, 1, n);
-                if (m < 0)
-                        return m;
-                if (m > 0)
-                        return -EFBIG;
+        ssize_t n = pread_whole(f->fd[k], buf, size);
+        if (f->fd[k] >= f->keep_fd_below) {
+                /* past the fds this process may keep: open it again next time */
+                closep(&f->fd[k]);
+                f->fd[k] = -1;
+                f->n_not_kept++;
         }
-        buf[n] = '\0';
         return n;
 }
 
@@ -356,7 +373,7 @@ int cgfs_read_sample(int dirfd, uint64_t now_usec, struct sample *ret)
 {
         struct cgfs_files f;
 
-        cgfs_files_init(&f, dirfd);
+        cgfs_files_init(&f, dirfd, INT_MAX);
         int r = cgfs_files_read_sample(&f, now_usec, ret);
         cgfs_files_close(&f);
         return r;

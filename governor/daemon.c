@@ -5,8 +5,10 @@
  * SIGTERM and SIGINT. Which cgroups are governed is worked out in daemon-scan.c.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
@@ -548,6 +550,17 @@ int daemon_setup_signals(struct daemon *d)
 
 /* ---- life cycle ---- */
 
+/* Half the soft open-file limit, as read now (memgovd raises it to the hard one first). */
+static int daemon_keep_fd_below(void)
+{
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+            rl.rlim_cur / 2 >= (rlim_t)INT_MAX)
+                return INT_MAX;
+        return (int)(rl.rlim_cur / 2);
+}
+
 int daemon_new(const struct daemon_args *args, struct memgov_config *config, struct cgfs *cgfs,
                struct policy_set *policies, struct daemon **ret)
 {
@@ -581,6 +594,7 @@ int daemon_new(const struct daemon_args *args, struct memgov_config *config, str
         d->config = *config;
         *config = (struct memgov_config){};
         d->dry_run = d->config.dry_run;
+        d->keep_fd_below = daemon_keep_fd_below();
         *ret = TAKE_PTR(d);
         return 0;
 }

@@ -326,7 +326,7 @@ int instance_new(struct daemon *d, const struct policy *p, const char *relpath, 
         if (r < 0)
                 return r;
         i->dir_fd = TAKE_FD(fd);
-        cgfs_files_init(&i->files, i->dir_fd);
+        cgfs_files_init(&i->files, i->dir_fd, d->keep_fd_below);
 
         r = sd_event_add_time(d->event, &i->timer, CLOCK_MONOTONIC,
                               now_usec + p->sample_interval_usec,
@@ -423,7 +423,16 @@ int instance_sample(struct instance *i, uint64_t now_usec)
                 log_warning_errno(r, "%s: %s: cannot re-arm the sample timer: %m",
                                   i->policy->service, i->relpath);
 
+        uint64_t not_kept = i->files.n_not_kept;
         r = cgfs_files_read_sample(&i->files, now_usec, &s);
+        if (i->files.n_not_kept != not_kept && !i->daemon->said_fds_short) {
+                i->daemon->said_fds_short = true;
+                log_notice("%s: %s: memgovd keeps cgroup files open on fds below %d (half its "
+                           "open-file limit); from here on, this and further cgroups' files "
+                           "are opened at each sample, which costs more CPU: raise the limit "
+                           "(LimitNOFILE=, ulimit -n) to keep them all open",
+                           i->policy->service, i->relpath, i->daemon->keep_fd_below);
+        }
         if (r >= 0 && (i->ancestor_read_usec == 0 ||
                        now_usec - i->ancestor_read_usec >= INSTANCE_ANCESTOR_REFRESH_USEC)) {
                 r = cgfs_ancestor_limit(i->daemon->cgfs, i->relpath, &i->ancestor_limit);

@@ -144,9 +144,17 @@ enum cgfs_file {
  * is taken as absent (this kernel has no swap accounting, no PSI) for
  * CGFS_FILES_RETRY_USEC. When the cgroup is removed, reads through the kept fds fail with
  * -ENODEV. dir_fd is borrowed; cgfs_files_close() closes the files, not the directory.
+ *
+ * Kept fds must not starve the process of fds for what else it does (sockets, dumps, new
+ * cgroups): a file whose fd comes out at keep_fd_below or above is closed again after its
+ * read and opened anew at the next. The kernel hands out the lowest free fd, so once the
+ * fds below keep_fd_below are taken, further files are read the slower way; n_not_kept
+ * counts those reads.
  */
 struct cgfs_files {
         int dir_fd;
+        int keep_fd_below;                    /* 0: keep none; INT_MAX: keep all */
+        uint64_t n_not_kept;                  /* reads whose file was closed again */
         int fd[_CGFS_FILE_MAX];               /* -1: not open */
         uint64_t absent_usec[_CGFS_FILE_MAX]; /* when found missing; 0: open it when needed */
         uint64_t slow_usec;                   /* when the slow files were read; 0: never */
@@ -154,7 +162,7 @@ struct cgfs_files {
         unsigned slow_has;                             /* SAMPLE_HAS_LOW_MIN or 0 */
 };
 
-void cgfs_files_init(struct cgfs_files *f, int dir_fd);
+void cgfs_files_init(struct cgfs_files *f, int dir_fd, int keep_fd_below);
 void cgfs_files_close(struct cgfs_files *f);
 
 /*

@@ -107,6 +107,14 @@ struct daemon {
         struct capture_job **capture_jobs;
         size_t n_capture_jobs;
 
+        /*
+         * The instances keep their memory files open only on fds below this: half the soft
+         * RLIMIT_NOFILE when the daemon was made (cgfs_files). The other half is for
+         * directory and PSI fds, sockets, dumps and collectors.
+         */
+        int keep_fd_below;
+        bool said_fds_short; /* that files are no longer kept was logged */
+
         uint64_t start_usec;        /* CLOCK_MONOTONIC at daemon_start() */
         bool ready;                 /* READY=1 sent */
         bool sampled;               /* some instance took a good sample */

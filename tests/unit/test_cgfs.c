@@ -254,7 +254,7 @@ static void test_files_kept_open_and_reread(void **state)
 
         struct cgfs_files f;
         struct sample s;
-        cgfs_files_init(&f, fd);
+        cgfs_files_init(&f, fd, INT_MAX);
         assert_int_equal(cgfs_files_read_sample(&f, 1 * USEC_PER_SEC, &s), 0);
         assert_int_equal(s.current_bytes, 100);
         assert_int_equal(s.low_bytes, 1000);
@@ -305,6 +305,59 @@ static void test_files_kept_open_and_reread(void **state)
         rm_rf(path);
         assert_int_equal(cgfs_files_read_sample(&f, 13 * USEC_PER_SEC, &s), -ENOENT);
         assert_int_equal(cgfs_files_read_sample(&f, 14 * USEC_PER_SEC, &s), -ENOENT);
+        cgfs_files_close(&f);
+}
+
+/* Files whose fd comes out at keep_fd_below or above are read, then closed again. */
+static void test_files_not_kept_past_fd_bound(void **state)
+{
+        struct tree *t = *state;
+
+        put(t->cgroup, "svc/memory.current", "100\n");
+        put(t->cgroup, "svc/memory.high", "5000\n");
+        put(t->cgroup, "svc/memory.stat", fixture("memory.stat"));
+        _cleanup_(cgfs_freep) struct cgfs *c = open_tree(t);
+        _cleanup_close_ int fd = -1;
+        assert_int_equal(cgfs_open_cgroup(c, "svc", &fd), 0);
+
+        /* The lowest free fd: memory.current, opened first, gets it; every other file more. */
+        int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        assert_true(lowest >= 0);
+        close(lowest);
+
+        struct cgfs_files f;
+        struct sample s;
+        cgfs_files_init(&f, fd, lowest + 1);
+        assert_int_equal(cgfs_files_read_sample(&f, 1 * USEC_PER_SEC, &s), 0);
+        assert_int_equal(s.current_bytes, 100);
+        assert_int_equal(s.high_bytes, 5000);
+        assert_true(s.has & SAMPLE_HAS_STAT);
+        assert_int_equal(f.fd[CGFS_FILE_CURRENT], lowest);
+        for (size_t k = 0; k < _CGFS_FILE_MAX; k++)
+                if (k != CGFS_FILE_CURRENT)
+                        assert_int_equal(f.fd[k], -1);
+        /* memory.high and memory.stat, at least, were read and closed */
+        uint64_t not_kept = f.n_not_kept;
+        assert_true(not_kept >= 2);
+
+        /* Opened anew at the next sample: a changed value is read. */
+        put(t->cgroup, "svc/memory.high", "6000\n");
+        put(t->cgroup, "svc/memory.current", "200\n");
+        assert_int_equal(cgfs_files_read_sample(&f, 2 * USEC_PER_SEC, &s), 0);
+        assert_int_equal(s.current_bytes, 200);
+        assert_int_equal(s.high_bytes, 6000);
+        assert_true(s.has & SAMPLE_HAS_STAT);
+        assert_true(f.n_not_kept >= not_kept + 2);
+        assert_int_equal(f.fd[CGFS_FILE_HIGH], -1);
+        cgfs_files_close(&f);
+
+        /* 0: none kept, all still read. */
+        cgfs_files_init(&f, fd, 0);
+        assert_int_equal(cgfs_files_read_sample(&f, 3 * USEC_PER_SEC, &s), 0);
+        assert_int_equal(s.current_bytes, 200);
+        assert_int_equal(s.high_bytes, 6000);
+        for (size_t k = 0; k < _CGFS_FILE_MAX; k++)
+                assert_int_equal(f.fd[k], -1);
         cgfs_files_close(&f);
 }
 
@@ -669,6 +722,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_read_sample_without_memory_current, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_files_kept_open_and_reread, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_files_not_kept_past_fd_bound, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ancestor_limit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_effective_limit_through_hierarchy, setup,
                                                 teardown),
