@@ -427,8 +427,8 @@ int instance_sample(struct instance *i, uint64_t now_usec)
         r = cgfs_files_read_sample(&i->files, now_usec, &s);
         if (i->files.n_not_kept != not_kept && !i->daemon->said_fds_short) {
                 i->daemon->said_fds_short = true;
-                log_notice("%s: %s: memgovd keeps cgroup files open on fds below %d (half its "
-                           "open-file limit); from here on, this and further cgroups' files "
+                log_notice("%s: %s: memgovd keeps cgroup files open on fds below %d (a quarter of "
+                           "its open-file limit); from here on, this and further cgroups' files "
                            "are opened at each sample, which costs more CPU: raise the limit "
                            "(LimitNOFILE=, ulimit -n) to keep them all open",
                            i->policy->service, i->relpath, i->daemon->keep_fd_below);

@@ -108,9 +108,9 @@ struct daemon {
         size_t n_capture_jobs;
 
         /*
-         * The instances keep their memory files open only on fds below this: half the soft
-         * RLIMIT_NOFILE when the daemon was made (cgfs_files). The other half is for
-         * directory and PSI fds, sockets, dumps and collectors.
+         * The instances keep their memory files open only on fds below this: a quarter of
+         * the soft RLIMIT_NOFILE when the daemon was made (cgfs_files; why a quarter:
+         * daemon_keep_fd_below()).
          */
         int keep_fd_below;
         bool said_fds_short; /* that files are no longer kept was logged */
