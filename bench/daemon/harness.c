@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -314,6 +315,14 @@ int bench_daemon_start(const char *memgovd, char *const *wrap, const struct benc
                 fd = open("/dev/null", O_RDWR | O_CLOEXEC);
                 if (fd < 0 || dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
                         _exit(127);
+                /*
+                 * The open-file limits memgovd has under systemd (LimitNOFILE=1024:524288,
+                 * systemd's default), where this shell's may be lower: memgovd keeps cgroup
+                 * files open only below a quarter of the limit. Raising the hard limit
+                 * needs root; without it memgovd runs with what it got (said in its log).
+                 */
+                struct rlimit rl = {.rlim_cur = 1024, .rlim_max = 524288};
+                (void)setrlimit(RLIMIT_NOFILE, &rl);
                 setenv("NOTIFY_SOCKET", d.notify_path, 1);
                 unsetenv("JOURNAL_STREAM");
                 unsetenv("WATCHDOG_USEC");
