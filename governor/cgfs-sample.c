@@ -170,6 +170,17 @@ void cgfs_files_init(struct cgfs_files *f, int dir_fd, int keep_fd_below)
                 f->fd[k] = -1;
 }
 
+void cgfs_files_events_watched(struct cgfs_files *f, bool watched)
+{
+        f->events_watched = watched;
+        f->events_fresh = false;
+}
+
+void cgfs_files_events_changed(struct cgfs_files *f)
+{
+        f->events_fresh = false;
+}
+
 void cgfs_files_close(struct cgfs_files *f)
 {
         for (size_t k = 0; k < _CGFS_FILE_MAX; k++) {
@@ -325,11 +336,18 @@ int cgfs_files_read_sample(struct cgfs_files *f, uint64_t now_usec, struct sampl
         s.min_bytes = f->min_bytes;
         s.has |= f->slow_has;
 
-        r = read_optional(f, CGFS_FILE_EVENTS, now_usec, events, sizeof(events), &missing);
-        if (r < 0)
-                return r;
-        if (r == OPT_OK && parse_memory_events(events, &s.events) >= 0)
+        if (!f->events_fresh) {
+                r = read_optional(f, CGFS_FILE_EVENTS, now_usec, events, sizeof(events), &missing);
+                if (r < 0)
+                        return r;
+                f->events_parsed = r == OPT_OK && parse_memory_events(events, &f->events) >= 0;
+                /* A missing file is looked for again at its retry time, as the others. */
+                f->events_fresh = f->events_watched && r == OPT_OK;
+        }
+        if (f->events_parsed) {
+                s.events = f->events;
                 s.has |= SAMPLE_HAS_EVENTS;
+        }
 
         r = read_optional(f, CGFS_FILE_STAT, now_usec, stat, sizeof(stat), &missing);
         if (r < 0)

@@ -145,9 +145,13 @@ static void events_watch_add(struct instance *i)
         }
         int r = sd_event_add_inotify_fd(i->daemon->event, &i->events_watch, fd, IN_MODIFY,
                                         events_watch_handler, i);
-        if (r < 0)
+        if (r < 0) {
                 log_debug_errno(r, "%s: %s: cannot watch memory.events: %m; timer only",
                                 i->policy->service, i->relpath);
+                return;
+        }
+        /* Watched: samples reuse its values until the watch fires. */
+        cgfs_files_events_watched(&i->files, true);
 }
 
 /*
@@ -223,11 +227,14 @@ static int events_watch_handler(sd_event_source *s, const struct inotify_event *
         uint64_t now;
 
         (void)s;
+        /* Whatever the event (a queue overflow too), read memory.events at the next sample. */
+        cgfs_files_events_changed(&i->files);
         if (sd_event_now(i->daemon->event, CLOCK_MONOTONIC, &now) < 0)
                 return 0;
         if (ev->mask & IN_IGNORED) {
                 /* The watched file is gone, and with it most likely the cgroup. */
                 i->events_watch = sd_event_source_disable_unref(i->events_watch);
+                cgfs_files_events_watched(&i->files, false);
                 handle_sample_result(i, instance_sample(i, now), "is gone");
                 return 0;
         }

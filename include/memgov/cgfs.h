@@ -160,15 +160,29 @@ struct cgfs_files {
         uint64_t slow_usec;                   /* when the slow files were read; 0: never */
         uint64_t low_bytes, min_bytes, swap_max_bytes; /* as then read */
         unsigned slow_has;                             /* SAMPLE_HAS_LOW_MIN or 0 */
+        /* memory.events as last read, while the caller watches it (see below) */
+        bool events_watched, events_fresh, events_parsed;
+        struct memory_events events;
 };
 
 void cgfs_files_init(struct cgfs_files *f, int dir_fd, int keep_fd_below);
 void cgfs_files_close(struct cgfs_files *f);
 
 /*
+ * memory.events changes only with a counter, and the kernel raises IN_MODIFY on it each
+ * time (cgroup_file_notify(); a burst is delayed by at most a few ms, never dropped). A
+ * caller that watches the file with inotify says so with watched = true: from then on the
+ * file is read once and its values reused until cgfs_files_events_changed() says the
+ * watch fired. watched = false (the watch failed or is gone) reads it at every sample.
+ */
+void cgfs_files_events_watched(struct cgfs_files *f, bool watched);
+void cgfs_files_events_changed(struct cgfs_files *f);
+
+/*
  * Take one sample of the cgroup through f: memory.current, .max, .high, .low, .min,
  * .events, .stat, .pressure, .swap.current/.max, with has bits set for what was there
- * (.low, .min and .swap.max as read within CGFS_FILES_SLOW_USEC).
+ * (.low, .min and .swap.max as read within CGFS_FILES_SLOW_USEC; .events as read when
+ * last changed, if watched).
  * limit_bytes is filled by the caller (it needs the path; see cgfs_effective_limit()),
  * here set to max_bytes. t_usec = now_usec. memory.current is required (-ENOENT/-ENODEV if
  * the cgroup vanished); the rest optional.

@@ -361,6 +361,71 @@ static void test_files_not_kept_past_fd_bound(void **state)
         cgfs_files_close(&f);
 }
 
+/*
+ * memory.events, while its caller watches it, is read again only after the watch fired;
+ * unwatched (the default, and after the watch is gone) it is read at every sample.
+ */
+static void test_files_events_read_when_changed(void **state)
+{
+        struct tree *t = *state;
+
+        put(t->cgroup, "svc/memory.current", "100\n");
+        put(t->cgroup, "svc/memory.events", "low 0\nhigh 1\nmax 0\noom 0\noom_kill 0\n");
+        _cleanup_(cgfs_freep) struct cgfs *c = open_tree(t);
+        _cleanup_close_ int fd = -1;
+        assert_int_equal(cgfs_open_cgroup(c, "svc", &fd), 0);
+
+        struct cgfs_files f;
+        struct sample s;
+        cgfs_files_init(&f, fd, INT_MAX);
+
+        /* Unwatched: every sample reads it. */
+        assert_int_equal(cgfs_files_read_sample(&f, 1 * USEC_PER_SEC, &s), 0);
+        assert_true(s.has & SAMPLE_HAS_EVENTS);
+        assert_int_equal(s.events.high, 1);
+        put(t->cgroup, "svc/memory.events", "low 0\nhigh 2\nmax 0\noom 0\noom_kill 0\n");
+        assert_int_equal(cgfs_files_read_sample(&f, 2 * USEC_PER_SEC, &s), 0);
+        assert_int_equal(s.events.high, 2);
+
+        /* Watched: read once, then the same values until the watch fires. */
+        cgfs_files_events_watched(&f, true);
+        put(t->cgroup, "svc/memory.events", "low 0\nhigh 3\nmax 0\noom 0\noom_kill 0\n");
+        assert_int_equal(cgfs_files_read_sample(&f, 3 * USEC_PER_SEC, &s), 0);
+        assert_int_equal(s.events.high, 3);
+        put(t->cgroup, "svc/memory.events", "low 0\nhigh 4\nmax 1\noom 1\noom_kill 1\n");
+        put(t->cgroup, "svc/memory.current", "200\n");
+        assert_int_equal(cgfs_files_read_sample(&f, 4 * USEC_PER_SEC, &s), 0);
+        assert_int_equal(s.current_bytes, 200);
+        assert_true(s.has & SAMPLE_HAS_EVENTS);
+        assert_int_equal(s.events.high, 3);
+        assert_int_equal(s.events.oom_kill, 0);
+        cgfs_files_events_changed(&f);
+        assert_int_equal(cgfs_files_read_sample(&f, 5 * USEC_PER_SEC, &s), 0);
+        assert_int_equal(s.events.high, 4);
+        assert_int_equal(s.events.oom_kill, 1);
+
+        /* Junk is not taken for counters, and is not held once the file is whole again. */
+        put(t->cgroup, "svc/memory.events", "low 0\nhigh x\n");
+        cgfs_files_events_changed(&f);
+        assert_int_equal(cgfs_files_read_sample(&f, 6 * USEC_PER_SEC, &s), 0);
+        assert_int_equal(s.has & SAMPLE_HAS_EVENTS, 0);
+        put(t->cgroup, "svc/memory.events", "low 0\nhigh 5\nmax 1\noom 1\noom_kill 1\n");
+        cgfs_files_events_changed(&f);
+        assert_int_equal(cgfs_files_read_sample(&f, 7 * USEC_PER_SEC, &s), 0);
+        assert_true(s.has & SAMPLE_HAS_EVENTS);
+        assert_int_equal(s.events.high, 5);
+
+        /* The watch gone: read at every sample again. */
+        cgfs_files_events_watched(&f, false);
+        put(t->cgroup, "svc/memory.events", "low 0\nhigh 6\nmax 1\noom 1\noom_kill 1\n");
+        assert_int_equal(cgfs_files_read_sample(&f, 8 * USEC_PER_SEC, &s), 0);
+        assert_int_equal(s.events.high, 6);
+        put(t->cgroup, "svc/memory.events", "low 0\nhigh 7\nmax 1\noom 1\noom_kill 1\n");
+        assert_int_equal(cgfs_files_read_sample(&f, 9 * USEC_PER_SEC, &s), 0);
+        assert_int_equal(s.events.high, 7);
+        cgfs_files_close(&f);
+}
+
 static void test_ancestor_limit(void **state)
 {
         struct tree *t = *state;
@@ -723,6 +788,8 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_files_kept_open_and_reread, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_files_not_kept_past_fd_bound, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_files_events_read_when_changed, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_ancestor_limit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_effective_limit_through_hierarchy, setup,
                                                 teardown),
