@@ -170,7 +170,7 @@ void cgfs_files_close(struct cgfs_files *f);
 
 /*
  * memory.events changes only with a counter, and the kernel raises IN_MODIFY on it each
- * time (cgroup_file_notify(); a burst is delayed by at most a few ms, never dropped). A
+ * time (cgroup_file_notify(); newer kernels delay a burst by a few ms, never drop it). A
  * caller that watches the file with inotify says so with watched = true: from then on the
  * file is read once and its values reused until cgfs_files_events_changed() says the
  * watch fired. watched = false (the watch failed or is gone) reads it at every sample.
